@@ -1,0 +1,479 @@
+"""Turning Python payloads into BSON that every MongoDB accepts, and back.
+
+AI logs carry values that MongoDB either refuses or stores differently from
+what was given: keys such as ``$ref`` or ``llm.token_count.prompt``, integers
+beyond 64 bits, ``Decimal``, sets, microsecond datetimes, JSON nested deeper
+than MongoDB's 100 levels, tool outputs of tens of megabytes. mongomock lets
+most of them through while a real server refuses them, so the library makes
+them all safe itself, the same way on every backend:
+
+- Keys are escaped reversibly: ``%`` becomes ``%25``, ``.`` ``%2E``, a leading
+  ``$`` ``%24`` and NUL ``%00``. Escaped keys can be stored, indexed and
+  filtered on like any other. Because every ``%`` of a caller's key is escaped,
+  a key that starts with a bare ``%`` can only be one of the library's own
+  markers below.
+- Values BSON cannot hold are wrapped in a one-key marker and unwrapped on
+  read: ``{"%int": "…"}`` for integers beyond 64 bits, ``{"%decimal": "…"}``
+  for a ``Decimal`` that ``Decimal128`` would round, ``{"%set": […]}`` and
+  ``{"%frozenset": […]}``, ``{"%date": "…"}`` for a ``datetime.date``.
+- Datetimes become timezone-aware UTC cut to milliseconds, which is what
+  MongoDB keeps; naive datetimes are taken as UTC.
+- A subtree that would pass MongoDB's nesting limit is packed into one BSON
+  binary value, ``{"%deep": …}``, and unpacked on read.
+- A string or bytes value above the inline size is handled by the caller's
+  policy: offloaded into chunks beside the event (``{"%blob": n, …}``) and
+  read back whole, truncated to its head with a marker that says so, or
+  refused. Values are also offloaded, largest first, when the whole document
+  would otherwise pass the 16 MiB limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import bson
+from bson.binary import Binary, UuidRepresentation
+from bson.codec_options import CodecOptions
+from bson.decimal128 import Decimal128
+from bson.int64 import Int64
+from bson.objectid import ObjectId
+
+from mongo_ai_logs.errors import InvalidEventError
+
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "MAX_NESTING",
+    "EncodedDocument",
+    "Encoder",
+    "decode_document",
+    "escape_key",
+    "to_utc_millis",
+    "unescape_key",
+]
+
+MAX_NESTING = 100
+"""MongoDB refuses documents nested deeper than this."""
+
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 - 64 * 1024
+"""The 16 MiB BSON limit, less room for the command that carries a document."""
+
+_PACK_AT = 90
+_OFFLOAD_CANDIDATE_BYTES = 16 * 1024
+_TRUNCATED_HEAD_CHARS = 4096
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_PACK_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
+    tz_aware=True, uuid_representation=UuidRepresentation.STANDARD
+)
+
+LargeValuePolicy = Literal["offload", "truncate", "refuse"]
+
+
+def escape_key(key: str) -> str:
+    """Escape a payload key so that MongoDB stores and queries it literally."""
+    if "%" in key:
+        key = key.replace("%", "%25")
+    if "." in key:
+        key = key.replace(".", "%2E")
+    if "\x00" in key:
+        key = key.replace("\x00", "%00")
+    if key.startswith("$"):
+        key = "%24" + key[1:]
+    return key
+
+
+def unescape_key(key: str) -> str:
+    """Undo :func:`escape_key`."""
+    if "%" not in key:
+        return key
+    return (
+        key.replace("%2E", ".")
+        .replace("%00", "\x00")
+        .replace("%24", "$")
+        .replace("%25", "%")
+    )
+
+
+def to_utc_millis(value: dt.datetime) -> dt.datetime:
+    """Return ``value`` in UTC, cut to milliseconds; naive values are UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    elif value.utcoffset() != dt.timedelta(0) or value.tzinfo is not dt.timezone.utc:
+        value = value.astimezone(dt.timezone.utc)
+    if value.microsecond % 1000:
+        value = value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+    return value
+
+
+@dataclass
+class EncodedDocument:
+    """A document ready for MongoDB, with the large values taken out of it.
+
+    Attributes:
+        document: The document to write.
+        blobs: The offloaded values, by the key their marker carries.
+    """
+
+    document: dict[str, Any]
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class _Candidate:
+    size: int
+    container: dict[str, Any] | list[Any]
+    key: Any
+    path: str
+
+
+def _path(parent: str, key: object) -> str:
+    return f"{parent}.{key}" if parent else str(key)
+
+
+class Encoder:
+    """Encodes one document; see the module docstring for the rules.
+
+    Args:
+        large_values: ``"offload"``, ``"truncate"`` or ``"refuse"``.
+        max_inline_bytes: Size above which a string or bytes value is large.
+    """
+
+    def __init__(self, large_values: LargeValuePolicy, max_inline_bytes: int) -> None:
+        self.large_values = large_values
+        self.max_inline_bytes = max_inline_bytes
+
+    def encode(
+        self, document: Mapping[str, Any], *, blob_prefix: str = ""
+    ) -> EncodedDocument:
+        """Return a BSON-safe copy of ``document``; the input is not changed.
+
+        Args:
+            document: The document to encode.
+            blob_prefix: Put before the number of each offloaded value to make
+                its key, so that values offloaded later by an update do not
+                take the keys of earlier ones.
+
+        Raises:
+            InvalidEventError: A value cannot be stored under the policy (its
+                type is unknown, a key is not a string, or it is too large),
+                naming the field.
+        """
+        state = _EncodeState(self, blob_prefix)
+        try:
+            encoded = state.mapping(document, "", 0)
+        except RecursionError:
+            raise InvalidEventError(
+                "the event is nested too deeply to store (the interpreter's "
+                "recursion limit was reached); flatten the payload"
+            ) from None
+        if state.estimated_bytes > MAX_DOCUMENT_BYTES // 2:
+            state.fit(encoded)
+        return EncodedDocument(encoded, state.blobs)
+
+
+class _EncodeState:
+    """The work of one :meth:`Encoder.encode` call."""
+
+    def __init__(self, encoder: Encoder, blob_prefix: str) -> None:
+        self.policy = encoder.large_values
+        self.max_inline = encoder.max_inline_bytes
+        self.blob_prefix = blob_prefix
+        self.blobs: dict[str, bytes] = {}
+        self.candidates: list[_Candidate] = []
+        self.estimated_bytes = 0
+        self.height = 0
+
+    def mapping(
+        self, value: Mapping[Any, Any], path: str, depth: int
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                if not isinstance(key, str):
+                    raise InvalidEventError(
+                        f"{path or 'event'}: key {key!r} is a "
+                        f"{type(key).__name__}; only string keys can be stored",
+                        field=path or None,
+                    )
+                key = str(key)
+            escaped = escape_key(key)
+            self.estimated_bytes += len(escaped) + 8
+            out[escaped] = self.value(item, _path(path, key), depth + 1, out, escaped)
+        return out
+
+    def sequence(self, value: Any, path: str, depth: int) -> list[Any]:
+        out: list[Any] = []
+        for index, item in enumerate(value):
+            self.estimated_bytes += 8
+            out.append(self.value(item, _path(path, index), depth + 1, out, index))
+        return out
+
+    def value(
+        self,
+        value: Any,
+        path: str,
+        depth: int,
+        container: dict[str, Any] | list[Any],
+        key: Any,
+    ) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self.text(value, path, container, key)
+        if kind is int:
+            if _INT64_MIN <= value <= _INT64_MAX:
+                return value
+            return {"%int": str(value)}
+        if kind is float or kind is bool or value is None:
+            return value
+        if kind is dict or kind is list:
+            return self.container(value, path, depth)
+        if kind is dt.datetime:
+            return to_utc_millis(value)
+        return self.other(value, path, depth, container, key)
+
+    def container(self, value: Any, path: str, depth: int) -> Any:
+        if isinstance(value, Mapping):
+            encoded: Any = self.mapping(value, path, depth)
+        else:
+            encoded = self.sequence(value, path, depth)
+        if depth == _PACK_AT and _height(encoded) > MAX_NESTING - _PACK_AT - 1:
+            packed = bson.encode({"v": encoded}, codec_options=_PACK_OPTIONS)
+            return {"%deep": Binary(packed)}
+        return encoded
+
+    def text(
+        self, value: str, path: str, container: dict[str, Any] | list[Any], key: Any
+    ) -> Any:
+        size = len(value)
+        if size * 4 > _OFFLOAD_CANDIDATE_BYTES:
+            size = len(value.encode("utf-8", "surrogatepass"))
+            if size > self.max_inline:
+                return self.large(value.encode("utf-8", "surrogatepass"), "str", path)
+            if size > _OFFLOAD_CANDIDATE_BYTES:
+                self.candidates.append(_Candidate(size, container, key, path))
+        self.estimated_bytes += size
+        return value
+
+    def binary(
+        self, value: bytes, path: str, container: dict[str, Any] | list[Any], key: Any
+    ) -> Any:
+        if len(value) > self.max_inline:
+            return self.large(value, "bytes", path)
+        if len(value) > _OFFLOAD_CANDIDATE_BYTES:
+            self.candidates.append(_Candidate(len(value), container, key, path))
+        self.estimated_bytes += len(value)
+        return value
+
+    def large(self, data: bytes, kind: str, path: str) -> Any:
+        """Apply the large-value policy to one value's bytes."""
+        if self.policy == "refuse":
+            raise InvalidEventError(
+                f"{path}: a {kind} value of {len(data):,} bytes is larger than "
+                f"the inline limit of {self.max_inline:,} bytes and the "
+                "large-value policy is 'refuse'",
+                field=path,
+            )
+        digest = hashlib.sha256(data).hexdigest()
+        if self.policy == "truncate":
+            head: str | bytes
+            if kind == "str":
+                head = data.decode("utf-8", "surrogatepass")[:_TRUNCATED_HEAD_CHARS]
+            else:
+                head = data[:_TRUNCATED_HEAD_CHARS]
+            self.estimated_bytes += len(head) * 4
+            return {
+                "truncated": True,
+                "kind": kind,
+                "original_bytes": len(data),
+                "sha256": digest,
+                "head": head,
+            }
+        key = f"{self.blob_prefix}{len(self.blobs)}"
+        self.blobs[key] = data
+        return {"%blob": key, "kind": kind, "bytes": len(data), "sha256": digest}
+
+    def other(
+        self,
+        value: Any,
+        path: str,
+        depth: int,
+        container: dict[str, Any] | list[Any],
+        key: Any,
+    ) -> Any:
+        if isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return self.binary(bytes(value), path, container, key)
+        if isinstance(value, str):
+            return self.text(str(value), path, container, key)
+        if isinstance(value, int):
+            return self.value(int(value), path, depth, container, key)
+        if isinstance(value, float):
+            return float(value)
+        if isinstance(value, (Mapping, list, tuple)):
+            return self.container(value, path, depth)
+        if isinstance(value, dt.datetime):
+            return to_utc_millis(value)
+        if isinstance(value, dt.date):
+            return {"%date": value.isoformat()}
+        if isinstance(value, Decimal):
+            return _encode_decimal(value)
+        if isinstance(value, (set, frozenset)):
+            tag = "%set" if isinstance(value, set) else "%frozenset"
+            return {tag: self.sequence(value, _path(path, tag), depth + 1)}
+        if isinstance(value, uuid.UUID):
+            return Binary.from_uuid(value)
+        if isinstance(value, (ObjectId, Binary, Decimal128)):
+            return value
+        if isinstance(value, Int64):
+            return int(value)
+        raise InvalidEventError(
+            f"{path}: values of type {type(value).__name__} cannot be stored; "
+            "convert it to str, int, float, bool, None, list, dict, bytes or datetime",
+            field=path,
+        )
+
+    def fit(self, document: dict[str, Any]) -> None:
+        """Shrink a document over the size limit by its largest values."""
+        size = len(bson.encode(document))
+        if size <= MAX_DOCUMENT_BYTES:
+            return
+        self.candidates.sort(key=lambda c: c.size, reverse=True)
+        for candidate in self.candidates:
+            if size <= MAX_DOCUMENT_BYTES:
+                break
+            current = candidate.container[candidate.key]
+            if isinstance(current, str):
+                data = current.encode("utf-8", "surrogatepass")
+                kind = "str"
+            elif isinstance(current, bytes):
+                data, kind = current, "bytes"
+            else:
+                continue
+            candidate.container[candidate.key] = self.large(data, kind, candidate.path)
+            size = len(bson.encode(document))
+        if size > MAX_DOCUMENT_BYTES:
+            raise InvalidEventError(
+                f"the event takes {size:,} bytes in BSON, over MongoDB's limit of "
+                f"16 MiB, and no value in it can be moved out under the "
+                f"large-value policy {self.policy!r}"
+            )
+
+
+def _height(value: Any) -> int:
+    """Nesting levels below and including ``value`` (0 for a scalar)."""
+    if isinstance(value, dict):
+        return 1 + max((_height(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_height(v) for v in value), default=0)
+    return 0
+
+
+def _encode_decimal(value: Decimal) -> Any:
+    # Decimal128 refuses (raises) rather than round when a value needs more
+    # than its 34 digits; those values are kept as text instead.
+    try:
+        encoded = Decimal128(value)
+    except (ArithmeticError, ValueError):
+        return {"%decimal": str(value)}
+    if str(encoded.to_decimal()) != str(value):
+        return {"%decimal": str(value)}
+    return encoded
+
+
+BlobLoader = Callable[[str], "bytes | None"]
+
+
+def decode_document(
+    document: Mapping[str, Any], load_blob: BlobLoader | None
+) -> dict[str, Any]:
+    """Return the caller's view of a stored document.
+
+    Args:
+        document: A document as the driver returned it.
+        load_blob: Returns the bytes of the offloaded value with a key. ``None`` leaves
+            the markers of offloaded values in place.
+    """
+    decoded: dict[str, Any] = _decode_mapping(document, load_blob)
+    return decoded
+
+
+def _decode_mapping(value: Mapping[str, Any], load_blob: BlobLoader | None) -> Any:
+    if len(value) <= 5:
+        marker = _decode_marker(value, load_blob)
+        if marker is not _NOT_A_MARKER:
+            return marker
+    return {unescape_key(k): _decode_value(v, load_blob) for k, v in value.items()}
+
+
+def _decode_value(value: Any, load_blob: BlobLoader | None) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return _decode_mapping(value, load_blob)
+    if kind is list:
+        return [_decode_value(v, load_blob) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc)
+    if isinstance(value, Binary):
+        if value.subtype == 4:
+            return value.as_uuid()
+        if value.subtype == 0:
+            return bytes(value)
+        return value
+    if isinstance(value, Decimal128):
+        return value.to_decimal()
+    if isinstance(value, Int64):
+        return int(value)
+    return value
+
+
+_NOT_A_MARKER = object()
+
+
+def _decode_marker(value: Mapping[str, Any], load_blob: BlobLoader | None) -> Any:
+    if "%int" in value:
+        return int(value["%int"])
+    if "%decimal" in value:
+        return Decimal(value["%decimal"])
+    if "%set" in value:
+        return {_decode_value(v, load_blob) for v in value["%set"]}
+    if "%frozenset" in value:
+        return frozenset(_decode_value(v, load_blob) for v in value["%frozenset"])
+    if "%date" in value:
+        return dt.date.fromisoformat(value["%date"])
+    if "%deep" in value:
+        unpacked = bson.decode(bytes(value["%deep"]), codec_options=_PACK_OPTIONS)
+        return _decode_value(unpacked["v"], load_blob)
+    if "%blob" in value:
+        if load_blob is None:
+            return {
+                "offloaded": True,
+                **{k: v for k, v in value.items() if k != "%blob"},
+            }
+        data = load_blob(str(value["%blob"]))
+        if data is None:
+            return {"missing": True, **{k: v for k, v in value.items() if k != "%blob"}}
+        return (
+            data.decode("utf-8", "surrogatepass")
+            if value.get("kind") == "str"
+            else data
+        )
+    return _NOT_A_MARKER
+
+
+def blob_markers(document: Any) -> int:
+    """Count the offloaded values a stored document refers to."""
+    if isinstance(document, Mapping):
+        if "%blob" in document:
+            return 1
+        return sum(blob_markers(v) for v in document.values())
+    if isinstance(document, list):
+        return sum(blob_markers(v) for v in document)
+    return 0
