@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, cast, get_args
@@ -23,7 +23,7 @@ from pymongo.errors import PyMongoError
 from mongo_ai_logs.codec import LargeValuePolicy
 from mongo_ai_logs.errors import ConfigurationError
 
-__all__ = ["LargeValuePolicy", "Settings", "mask_uri"]
+__all__ = ["LargeValuePolicy", "Settings", "mask_uri", "read_environment"]
 
 logger = logging.getLogger(__name__)
 
@@ -204,16 +204,15 @@ class Settings:
         if unknown:
             raise ConfigurationError(f"unknown settings: {sorted(unknown)}")
 
-        file_values = _read_env_file(env_file)
-        environ = os.environ if environ is None else environ
+        found = read_environment(
+            _ENV_NAMES.values(), env_file=env_file, environ=environ
+        )
         raw: dict[str, Any] = {}
         for name, env_name in _ENV_NAMES.items():
             if overrides.get(name) is not None:
                 raw[name] = overrides[name]
-            elif environ.get(env_name, "") != "":
-                raw[name] = environ[env_name]
-            elif file_values.get(env_name):
-                raw[name] = file_values[env_name]
+            elif env_name in found:
+                raw[name] = found[env_name]
 
         for name in ("timeout_ms", "retention_days", "max_inline_bytes"):
             if name in raw:
@@ -242,6 +241,38 @@ class Settings:
         return f"Settings({', '.join(parts)})"
 
     __str__ = __repr__
+
+
+def read_environment(
+    names: Iterable[str],
+    *,
+    env_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Return the value of each variable set in the environment or ``.env``.
+
+    The environment wins over the file, even with an empty value, which
+    counts as unset (``MONGODB_URI=`` selects the embedded backend whatever
+    ``.env`` says). Other
+    parts of the library (the service, the CLI) read their own settings with
+    it, so every setting follows the same precedence.
+
+    Args:
+        names: The variables to look up.
+        env_file: As for :meth:`Settings.load`.
+        environ: The environment to read. Defaults to ``os.environ``.
+
+    Raises:
+        ConfigurationError: The named ``env_file`` does not exist.
+    """
+    file_values = _read_env_file(env_file)
+    environ = os.environ if environ is None else environ
+    found: dict[str, str] = {}
+    for name in names:
+        value = environ[name] if name in environ else file_values.get(name)
+        if value:
+            found[name] = value
+    return found
 
 
 def _read_env_file(env_file: str | os.PathLike[str] | None) -> dict[str, str | None]:
