@@ -1,0 +1,156 @@
+"""Events as JSON: the format of ``export``, the service and the viewer.
+
+An event read back from the repository can hold values JSON has no type for:
+datetimes, bytes, ``Decimal``, sets, NaN, UUIDs. They are written as one-key
+objects whose key starts with ``%``, the same markers the storage codec uses,
+so an exported event reads back equal to the original:
+
+=====================  ==========================================
+Python value           JSON
+=====================  ==========================================
+``datetime``           ``{"%datetime": "2025-01-31T12:00:00.123+00:00"}``
+``date``               ``{"%date": "2025-01-31"}``
+``bytes``              ``{"%bytes": "<base64>"}``
+``Decimal``            ``{"%decimal": "1.10"}``
+``set``/``frozenset``  ``{"%set": […]}`` / ``{"%frozenset": […]}``
+NaN, ±infinity         ``{"%float": "nan"}``, ``{"%float": "inf"}``
+``UUID``               ``{"%uuid": "…"}``
+=====================  ==========================================
+
+The event's own datetime fields (``started_at``, ``created_at``, ...) are
+written as plain ISO 8601 strings, which read better and which the event
+model parses back. A payload key that itself starts with ``%`` is written with
+``%25`` in place of that ``%``, so it is never taken for a marker.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from bson.objectid import ObjectId
+
+__all__ = ["TOP_LEVEL_DATETIMES", "dumps", "from_jsonable", "loads", "to_jsonable"]
+
+TOP_LEVEL_DATETIMES = frozenset(
+    ["started_at", "ended_at", "created_at", "updated_at", "deleted_at"]
+)
+
+
+def _key(key: str) -> str:
+    return "%25" + key[1:] if key.startswith("%") else key
+
+
+def _unkey(key: str) -> str:
+    return "%" + key[3:] if key.startswith("%25") else key
+
+
+def _value(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        return {
+            "%float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        }
+    if isinstance(value, Mapping):
+        return {_key(str(k)): _value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_value(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return {"%datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"%date": value.isoformat()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"%bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, Decimal):
+        return {"%decimal": str(value)}
+    if isinstance(value, (set, frozenset)):
+        tag = "%set" if isinstance(value, set) else "%frozenset"
+        return {tag: [_value(v) for v in value]}
+    if isinstance(value, uuid.UUID):
+        return {"%uuid": str(value)}
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _value(float(value))
+    return str(value)
+
+
+def to_jsonable(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``event`` as data that ``json.dumps`` writes without loss."""
+    out: dict[str, Any] = {}
+    for key, value in event.items():
+        if key in TOP_LEVEL_DATETIMES and isinstance(value, dt.datetime):
+            out[key] = value.isoformat()
+        else:
+            out[_key(str(key))] = _value(value)
+    return out
+
+
+def _restore(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((tag, inner),) = value.items()
+        if tag.startswith("%") and not tag.startswith("%25"):
+            return _restore_marker(tag, inner)
+    return {_unkey(k): _restore(v) for k, v in value.items()}
+
+
+def _restore_marker(tag: str, inner: Any) -> Any:
+    if tag == "%datetime":
+        return dt.datetime.fromisoformat(inner)
+    if tag == "%date":
+        return dt.date.fromisoformat(inner)
+    if tag == "%bytes":
+        return base64.b64decode(inner)
+    if tag == "%decimal":
+        return Decimal(inner)
+    if tag == "%set":
+        return {_restore(v) for v in inner}
+    if tag == "%frozenset":
+        return frozenset(_restore(v) for v in inner)
+    if tag == "%float":
+        return float(inner)
+    if tag == "%uuid":
+        return uuid.UUID(inner)
+    raise ValueError(f"unknown marker {tag!r}")
+
+
+def from_jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Undo :func:`to_jsonable`.
+
+    Raises:
+        ValueError: A marker is unknown or its value malformed.
+    """
+    return {_unkey(k): _restore(v) for k, v in data.items()}
+
+
+def dumps(event: Mapping[str, Any]) -> str:
+    """One line of JSON for ``event``, without loss (see the module docstring)."""
+    return json.dumps(to_jsonable(event), ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(line: str) -> dict[str, Any]:
+    """Read one line written by :func:`dumps`.
+
+    Raises:
+        ValueError: The line is not JSON, not an object, or has a bad marker.
+    """
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError("an event must be a JSON object")
+    return from_jsonable(data)
