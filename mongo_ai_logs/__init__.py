@@ -11,7 +11,7 @@ Start with :class:`AgentLogRepository`::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib.metadata
 
 from mongo_ai_logs.agent_log_repository import (
     AgentLogRepository,
@@ -35,8 +35,10 @@ from mongo_ai_logs.errors import (
 from mongo_ai_logs.models import AgentLogEvent
 
 try:
-    __version__ = version("mongo-ai-logs")
-except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = importlib.metadata.version("mongo-ai-logs")
+except (
+    importlib.metadata.PackageNotFoundError
+):  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [

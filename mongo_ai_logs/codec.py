@@ -18,8 +18,9 @@ them all safe itself, the same way on every backend:
   ``{"%frozenset": […]}``, ``{"%date": "…"}`` for a ``datetime.date``.
 - Datetimes become timezone-aware UTC cut to milliseconds, which is what
   MongoDB keeps; naive datetimes are taken as UTC.
-- A subtree that would pass MongoDB's nesting limit is packed into one BSON
-  binary value, ``{"%deep": …}``, and unpacked on read.
+- A subtree that would pass MongoDB's nesting limit of 100 levels is packed
+  into one BSON binary value, ``{"%deep": …}``, and unpacked on read. Payloads
+  nested more than 200 levels are refused.
 - A string or bytes value above the inline size is handled by the caller's
   policy: offloaded into chunks beside the event (``{"%blob": n, …}``) and
   read back whole, truncated to its head with a marker that says so, or
@@ -49,6 +50,7 @@ from mongo_ai_logs.errors import InvalidEventError
 __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_NESTING",
+    "MAX_PAYLOAD_NESTING",
     "EncodedDocument",
     "Encoder",
     "decode_document",
@@ -62,6 +64,9 @@ MAX_NESTING = 100
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 - 64 * 1024
 """The 16 MiB BSON limit, less room for the command that carries a document."""
+
+MAX_PAYLOAD_NESTING = 200
+"""The deepest nesting the library stores; deeper payloads are refused."""
 
 _PACK_AT = 90
 _OFFLOAD_CANDIDATE_BYTES = 16 * 1024
@@ -135,6 +140,11 @@ def _path(parent: str, key: object) -> str:
     return f"{parent}.{key}" if parent else str(key)
 
 
+def _short(path: str) -> str:
+    """A path short enough for an error message."""
+    return path if len(path) <= 80 else f"{path[:40]}...{path[-30:]}"
+
+
 class Encoder:
     """Encodes one document; see the module docstring for the rules.
 
@@ -183,6 +193,9 @@ class _EncodeState:
         self.policy = encoder.large_values
         self.max_inline = encoder.max_inline_bytes
         self.blob_prefix = blob_prefix
+        # A string of n characters takes at most 4n bytes in UTF-8: shorter
+        # strings need no size check at all.
+        self.check_chars_above = min(self.max_inline, _OFFLOAD_CANDIDATE_BYTES) // 4
         self.blobs: dict[str, bytes] = {}
         self.candidates: list[_Candidate] = []
         self.estimated_bytes = 0
@@ -237,6 +250,14 @@ class _EncodeState:
         return self.other(value, path, depth, container, key)
 
     def container(self, value: Any, path: str, depth: int) -> Any:
+        if depth > MAX_PAYLOAD_NESTING:
+            raise InvalidEventError(
+                f"{_short(path)}: the payload is nested more than "
+                f"{MAX_PAYLOAD_NESTING} levels deep, which the library does not "
+                "store; flatten it or "
+                "store it as a JSON string",
+                field=path,
+            )
         if isinstance(value, Mapping):
             encoded: Any = self.mapping(value, path, depth)
         else:
@@ -250,7 +271,7 @@ class _EncodeState:
         self, value: str, path: str, container: dict[str, Any] | list[Any], key: Any
     ) -> Any:
         size = len(value)
-        if size * 4 > _OFFLOAD_CANDIDATE_BYTES:
+        if size > self.check_chars_above:
             size = len(value.encode("utf-8", "surrogatepass"))
             if size > self.max_inline:
                 return self.large(value.encode("utf-8", "surrogatepass"), "str", path)

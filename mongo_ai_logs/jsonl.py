@@ -131,12 +131,16 @@ def _restore_marker(tag: str, inner: Any) -> Any:
 
 
 def from_jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Undo :func:`to_jsonable`.
+    """Undo :func:`to_jsonable`, top-level datetimes included.
 
     Raises:
         ValueError: A marker is unknown or its value malformed.
     """
-    return {_unkey(k): _restore(v) for k, v in data.items()}
+    event = {_unkey(k): _restore(v) for k, v in data.items()}
+    for key in TOP_LEVEL_DATETIMES & event.keys():
+        if isinstance(event[key], str):
+            event[key] = dt.datetime.fromisoformat(event[key])
+    return event
 
 
 def dumps(event: Mapping[str, Any]) -> str:

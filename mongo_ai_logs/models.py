@@ -66,7 +66,7 @@ class ModelInfo(_Part):
 
     provider: str | None = None
     name: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: dict[Any, Any] | None = None
 
 
 class ToolInfo(_Part):
@@ -147,6 +147,8 @@ class AgentLogEvent(BaseModel):
     set by the repository when absent.
     """
 
+    # Numbers given for string fields (a numeric user id) become strings; keys
+    # of free maps are left alone, for the codec to store or refuse.
     model_config = ConfigDict(
         extra="allow", coerce_numbers_to_str=True, validate_default=False
     )
@@ -180,7 +182,7 @@ class AgentLogEvent(BaseModel):
     updated_at: UtcDatetime | None = None
 
     tags: list[str] | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: dict[Any, Any] | None = None
     source: Source | None = None
 
     deleted: bool = False

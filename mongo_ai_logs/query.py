@@ -284,7 +284,9 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, ObjectId]:
 
 
 def _keyed(*fields: str) -> list[tuple[str, int]]:
-    return [(f, ASCENDING) for f in fields] + list(SORT)
+    # The sort keys are indexed ascending: the server walks the index backwards
+    # for the newest-first sort, and forwards for an oldest-first scan.
+    return [(f, ASCENDING) for f in (*fields, "started_at", "_id")]
 
 
 def event_indexes(retention_days: int | None) -> list[IndexModel]:
