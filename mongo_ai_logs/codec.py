@@ -128,21 +128,41 @@ class EncodedDocument:
     blobs: dict[str, bytes] = field(default_factory=dict)
 
 
-@dataclass
-class _Candidate:
-    size: int
-    container: dict[str, Any] | list[Any]
-    key: Any
-    path: str
+# A field's path, built lazily as (parent, key) pairs and turned into a dotted
+# string only when a message or a candidate needs it: most values never do.
+_Path = tuple[Any, Any] | None
 
 
-def _path(parent: str, key: object) -> str:
-    return f"{parent}.{key}" if parent else str(key)
+def _dotted(path: _Path) -> str:
+    parts: list[str] = []
+    while path is not None:
+        path, key = path
+        parts.append(str(key))
+    return ".".join(reversed(parts))
 
 
 def _short(path: str) -> str:
     """A path short enough for an error message."""
     return path if len(path) <= 80 else f"{path[:40]}...{path[-30:]}"
+
+
+@dataclass
+class _Candidate:
+    size: int
+    container: dict[str, Any] | list[Any]
+    key: Any
+    path: _Path
+
+
+_KEY_CACHE: dict[str, str] = {}
+_KEY_CACHE_LIMIT = 10_000
+
+
+def _cached_escape(key: str) -> str:
+    escaped = escape_key(key)
+    if len(_KEY_CACHE) < _KEY_CACHE_LIMIT and len(key) <= 64:
+        _KEY_CACHE[key] = escaped
+    return escaped
 
 
 class Encoder:
@@ -175,7 +195,7 @@ class Encoder:
         """
         state = _EncodeState(self, blob_prefix)
         try:
-            encoded = state.mapping(document, "", 0)
+            encoded = state.mapping(document, None, 0)
         except RecursionError:
             raise InvalidEventError(
                 "the event is nested too deeply to store (the interpreter's "
@@ -187,7 +207,12 @@ class Encoder:
 
 
 class _EncodeState:
-    """The work of one :meth:`Encoder.encode` call."""
+    """The work of one :meth:`Encoder.encode` call.
+
+    The loops below are the library's hot path: every stored event goes
+    through them, so common values (short strings, small numbers, plain dicts
+    and lists) are handled inline and paths are only spelled out when needed.
+    """
 
     def __init__(self, encoder: Encoder, blob_prefix: str) -> None:
         self.policy = encoder.large_values
@@ -199,37 +224,69 @@ class _EncodeState:
         self.blobs: dict[str, bytes] = {}
         self.candidates: list[_Candidate] = []
         self.estimated_bytes = 0
-        self.height = 0
 
     def mapping(
-        self, value: Mapping[Any, Any], path: str, depth: int
+        self, value: Mapping[Any, Any], path: _Path, depth: int
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        check = self.check_chars_above
+        self.estimated_bytes += 16 * len(value)
         for key, item in value.items():
             if type(key) is not str:
-                if not isinstance(key, str):
-                    raise InvalidEventError(
-                        f"{path or 'event'}: key {key!r} is a "
-                        f"{type(key).__name__}; only string keys can be stored",
-                        field=path or None,
-                    )
-                key = str(key)
-            escaped = escape_key(key)
-            self.estimated_bytes += len(escaped) + 8
-            out[escaped] = self.value(item, _path(path, key), depth + 1, out, escaped)
+                key = self.odd_key(key, path)
+            escaped = _KEY_CACHE.get(key) or _cached_escape(key)
+            kind = type(item)
+            if kind is str:
+                if len(item) > check:
+                    item = self.text(item, (path, key), out, escaped)
+                else:
+                    self.estimated_bytes += len(item)
+            elif kind is int:
+                if not _INT64_MIN <= item <= _INT64_MAX:
+                    item = {"%int": str(item)}
+            elif kind is dict or kind is list:
+                item = self.container(item, (path, key), depth + 1)
+            elif not (kind is float or kind is bool or item is None):
+                item = self.value(item, (path, key), depth + 1, out, escaped)
+            out[escaped] = item
         return out
 
-    def sequence(self, value: Any, path: str, depth: int) -> list[Any]:
+    def sequence(self, value: Any, path: _Path, depth: int) -> list[Any]:
         out: list[Any] = []
+        check = self.check_chars_above
+        self.estimated_bytes += 16 * len(value)
         for index, item in enumerate(value):
-            self.estimated_bytes += 8
-            out.append(self.value(item, _path(path, index), depth + 1, out, index))
+            kind = type(item)
+            if kind is str:
+                if len(item) > check:
+                    item = self.text(item, (path, index), out, index)
+                else:
+                    self.estimated_bytes += len(item)
+            elif kind is int:
+                if not _INT64_MIN <= item <= _INT64_MAX:
+                    item = {"%int": str(item)}
+            elif kind is dict or kind is list:
+                item = self.container(item, (path, index), depth + 1)
+            elif not (kind is float or kind is bool or item is None):
+                item = self.value(item, (path, index), depth + 1, out, index)
+            out.append(item)
         return out
+
+    def odd_key(self, key: Any, path: _Path) -> str:
+        """A key that is not exactly a ``str``: a subclass is fine, others not."""
+        if isinstance(key, str):
+            return str.__str__(key)
+        where = _dotted(path) or "event"
+        raise InvalidEventError(
+            f"{_short(where)}: key {key!r} is a {type(key).__name__}; only string "
+            "keys can be stored",
+            field=_dotted(path) or None,
+        )
 
     def value(
         self,
         value: Any,
-        path: str,
+        path: _Path,
         depth: int,
         container: dict[str, Any] | list[Any],
         key: Any,
@@ -249,14 +306,14 @@ class _EncodeState:
             return to_utc_millis(value)
         return self.other(value, path, depth, container, key)
 
-    def container(self, value: Any, path: str, depth: int) -> Any:
+    def container(self, value: Any, path: _Path, depth: int) -> Any:
         if depth > MAX_PAYLOAD_NESTING:
+            where = _dotted(path)
             raise InvalidEventError(
-                f"{_short(path)}: the payload is nested more than "
+                f"{_short(where)}: the payload is nested more than "
                 f"{MAX_PAYLOAD_NESTING} levels deep, which the library does not "
-                "store; flatten it or "
-                "store it as a JSON string",
-                field=path,
+                "store; flatten it or store it as a JSON string",
+                field=where,
             )
         if isinstance(value, Mapping):
             encoded: Any = self.mapping(value, path, depth)
@@ -268,7 +325,7 @@ class _EncodeState:
         return encoded
 
     def text(
-        self, value: str, path: str, container: dict[str, Any] | list[Any], key: Any
+        self, value: str, path: _Path, container: dict[str, Any] | list[Any], key: Any
     ) -> Any:
         size = len(value)
         if size > self.check_chars_above:
@@ -281,7 +338,7 @@ class _EncodeState:
         return value
 
     def binary(
-        self, value: bytes, path: str, container: dict[str, Any] | list[Any], key: Any
+        self, value: bytes, path: _Path, container: dict[str, Any] | list[Any], key: Any
     ) -> Any:
         if len(value) > self.max_inline:
             return self.large(value, "bytes", path)
@@ -290,14 +347,15 @@ class _EncodeState:
         self.estimated_bytes += len(value)
         return value
 
-    def large(self, data: bytes, kind: str, path: str) -> Any:
+    def large(self, data: bytes, kind: str, path: _Path) -> Any:
         """Apply the large-value policy to one value's bytes."""
         if self.policy == "refuse":
+            where = _dotted(path)
             raise InvalidEventError(
-                f"{path}: a {kind} value of {len(data):,} bytes is larger than "
-                f"the inline limit of {self.max_inline:,} bytes and the "
+                f"{_short(where)}: a {kind} value of {len(data):,} bytes is larger "
+                f"than the inline limit of {self.max_inline:,} bytes and the "
                 "large-value policy is 'refuse'",
-                field=path,
+                field=where,
             )
         digest = hashlib.sha256(data).hexdigest()
         if self.policy == "truncate":
@@ -321,7 +379,7 @@ class _EncodeState:
     def other(
         self,
         value: Any,
-        path: str,
+        path: _Path,
         depth: int,
         container: dict[str, Any] | list[Any],
         key: Any,
@@ -331,7 +389,9 @@ class _EncodeState:
         if isinstance(value, (bytes, bytearray, memoryview)):
             return self.binary(bytes(value), path, container, key)
         if isinstance(value, str):
-            return self.text(str(value), path, container, key)
+            # str.__str__ gives the characters of a str subclass (an enum
+            # member, say), where str() may give its name instead.
+            return self.text(str.__str__(value), path, container, key)
         if isinstance(value, int):
             return self.value(int(value), path, depth, container, key)
         if isinstance(value, float):
@@ -346,17 +406,19 @@ class _EncodeState:
             return _encode_decimal(value)
         if isinstance(value, (set, frozenset)):
             tag = "%set" if isinstance(value, set) else "%frozenset"
-            return {tag: self.sequence(value, _path(path, tag), depth + 1)}
+            return {tag: self.sequence(value, (path, tag), depth + 1)}
         if isinstance(value, uuid.UUID):
             return Binary.from_uuid(value)
         if isinstance(value, (ObjectId, Binary, Decimal128)):
             return value
         if isinstance(value, Int64):
             return int(value)
+        where = _dotted(path)
         raise InvalidEventError(
-            f"{path}: values of type {type(value).__name__} cannot be stored; "
-            "convert it to str, int, float, bool, None, list, dict, bytes or datetime",
-            field=path,
+            f"{_short(where)}: values of type {type(value).__name__} cannot be "
+            "stored; convert it to str, int, float, bool, None, list, dict, bytes "
+            "or datetime",
+            field=where,
         )
 
     def fit(self, document: dict[str, Any]) -> None:

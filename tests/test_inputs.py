@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import enum
 import math
 import os
 import uuid
+from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
@@ -360,3 +362,24 @@ def test_same_content_in_two_projects_makes_two_events(
     b = base.for_project("b").insert(event())
 
     assert a != b
+
+
+def test_subclasses_of_plain_types_are_stored_as_the_plain_type(
+    repo: AgentLogRepository,
+) -> None:
+    class Color(str, enum.Enum):
+        RED = "red"
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    stored = repo.get(
+        repo.insert(
+            event(metadata=OrderedDict([(Color.RED, [Color.RED, Level.HIGH, (1, 2)])]))
+        )
+    )
+
+    assert stored is not None
+    assert stored["metadata"] == {"red": ["red", 3, [1, 2]]}
+    value = stored["metadata"]["red"]
+    assert [type(v) for v in value] == [str, int, list]
