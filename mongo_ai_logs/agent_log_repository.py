@@ -68,7 +68,13 @@ from mongo_ai_logs.query import (
     event_indexes,
 )
 
-__all__ = ["AgentLogRepository", "InsertReport", "Page", "RefusedEvent"]
+__all__ = [
+    "AgentLogRepository",
+    "InsertReport",
+    "Page",
+    "PreparedEvent",
+    "RefusedEvent",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +176,15 @@ class Page:
 
 
 @dataclass
-class _Prepared:
+class PreparedEvent:
+    """An event validated and encoded, ready to write.
+
+    Attributes:
+        event_id: The id it will be stored under.
+        document: The document to write.
+        blobs: Offloaded large values, by the key their marker carries.
+    """
+
     event_id: ObjectId
     document: Document
     blobs: dict[str, bytes]
@@ -300,7 +314,7 @@ class AgentLogRepository:
 
     # -- writing -----------------------------------------------------------
 
-    def prepare(self, event: Mapping[str, Any] | AgentLogEvent) -> _Prepared:
+    def prepare(self, event: Mapping[str, Any] | AgentLogEvent) -> PreparedEvent:
         """Validate and encode one event without writing it.
 
         Raises:
@@ -327,7 +341,7 @@ class AgentLogRepository:
         stored["created_at"] = created_at or now
         stored["updated_at"] = updated_at or stored["created_at"]
         stored.setdefault("started_at", stored["created_at"])
-        return _Prepared(event_id, stored, encoded.blobs)
+        return PreparedEvent(event_id, stored, encoded.blobs)
 
     def _validate(
         self, event: Mapping[str, Any] | AgentLogEvent
@@ -429,7 +443,7 @@ class AgentLogRepository:
         offset: int,
         report: InsertReport,
     ) -> None:
-        prepared: list[_Prepared] = []
+        prepared: list[PreparedEvent] = []
         positions: list[int] = []
         report.ids.extend([None] * len(batch))
         for index, event in enumerate(batch, start=offset):
@@ -498,7 +512,7 @@ class AgentLogRepository:
             )
         return foreign
 
-    def _write_blobs(self, prepared: list[_Prepared]) -> None:
+    def _write_blobs(self, prepared: list[PreparedEvent]) -> None:
         chunks = [
             chunk
             for item in prepared
@@ -678,7 +692,7 @@ class AgentLogRepository:
         now = _now()
         prefix = f"u{int(now.timestamp() * 1000)}-"
         encoded = self._encoder.encode(to_set, blob_prefix=prefix)
-        self._write_blobs([_Prepared(oid, {}, encoded.blobs)])
+        self._write_blobs([PreparedEvent(oid, {}, encoded.blobs)])
 
         operations: Document = {"$set": {**encoded.document, "updated_at": now}}
         if to_unset:

@@ -628,3 +628,17 @@ def test_usage_stats_takes_filters_and_refuses_unknown_grouping(
         varied.usage_stats(group_by="provider")  # type: ignore[arg-type]
     with pytest.raises(InvalidFilterError):
         varied.usage_stats(include_deleted=True)
+
+
+def test_update_with_a_large_value_offloads_it_and_reads_it_back(
+    repo: AgentLogRepository,
+) -> None:
+    event_id = repo.insert(event(output="x" * (2 * 1024 * 1024)))
+    replacement = "y" * (3 * 1024 * 1024)
+
+    repo.update(event_id, {"output": replacement, "metadata": {"small": 1}})
+
+    stored = repo.get(event_id)
+    assert stored is not None
+    assert stored["output"] == replacement
+    assert stored["metadata"] == {"small": 1}
