@@ -77,15 +77,10 @@ def _export(
     data: Mapping[str, Any], trace: Mapping[str, Any], location: str
 ) -> Iterator[ParsedRecord]:
     where = join_location(location, "trace")
-    trace_id = trace.get("id")
-    if (
-        not isinstance(trace_id, (str, int))
-        or isinstance(trace_id, bool)
-        or trace_id == ""
-    ):
+    run_id = _text(trace.get("id"))
+    if run_id is None:
         yield ParsedRecord(where, error="trace.id: missing; a trace needs its id")
         return
-    run_id = str(trace_id)
     common = event(
         run_id=run_id,
         user_id=_text(trace.get("userId")),
