@@ -137,6 +137,17 @@ def _get(data: Mapping[str, Any] | None, *path: str) -> Any:
     return value
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _mappings(value: Any) -> list[Mapping[str, Any]]:
+    """The dicts of a list; nothing when ``value`` is not a list."""
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
+
+
 def _usage(**counts: int | None) -> dict[str, int]:
     return {name: value for name, value in counts.items() if value is not None}
 
@@ -152,22 +163,24 @@ def _arguments(raw: Any) -> Any:
 
 def _epoch(value: Any) -> dt.datetime | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc)
+        try:
+            return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            return None
     return None
 
 
 def _openai_chat(data: Mapping[str, Any]) -> LLMResponse:
-    choices = data.get("choices") or []
-    first = choices[0] if choices and isinstance(choices[0], Mapping) else {}
-    message = first.get("message") or {}
+    choices = data.get("choices")
+    first = _mapping(choices[0] if isinstance(choices, list) and choices else None)
+    message = _mapping(first.get("message"))
     tool_calls = [
         {
             "name": _get(call, "function", "name"),
             "call_id": call.get("id"),
             "arguments": _arguments(_get(call, "function", "arguments")),
         }
-        for call in message.get("tool_calls") or []
-        if isinstance(call, Mapping)
+        for call in _mappings(message.get("tool_calls"))
     ]
     return LLMResponse(
         api="openai.chat",
@@ -184,19 +197,19 @@ def _openai_chat(data: Mapping[str, Any]) -> LLMResponse:
 
 
 def _openai_responses(data: Mapping[str, Any]) -> LLMResponse:
-    items = [item for item in data.get("output") or [] if isinstance(item, Mapping)]
+    items = _mappings(data.get("output"))
     texts: list[str] = []
     reasoning: list[str] = []
     tool_calls: list[dict[str, Any]] = []
     for item in items:
         kind = item.get("type")
         if kind == "message":
-            for part in item.get("content") or []:
-                if isinstance(part, Mapping) and part.get("type") == "output_text":
+            for part in _mappings(item.get("content")):
+                if part.get("type") == "output_text":
                     texts.append(str(part.get("text", "")))
         elif kind == "reasoning":
-            for part in item.get("summary") or []:
-                if isinstance(part, Mapping) and part.get("text"):
+            for part in _mappings(item.get("summary")):
+                if part.get("text"):
                     reasoning.append(str(part["text"]))
         elif kind == "function_call":
             tool_calls.append(
@@ -227,9 +240,7 @@ def _openai_responses(data: Mapping[str, Any]) -> LLMResponse:
 
 
 def _anthropic(data: Mapping[str, Any]) -> LLMResponse:
-    blocks = [
-        block for block in data.get("content") or [] if isinstance(block, Mapping)
-    ]
+    blocks = _mappings(data.get("content"))
     texts = [str(b.get("text", "")) for b in blocks if b.get("type") == "text"]
     thinking = [
         str(b.get("thinking", "")) for b in blocks if b.get("type") == "thinking"

@@ -141,3 +141,26 @@ def test_describe_error_reads_type_and_message(
     body: Any, expected: dict[str, str]
 ) -> None:
     assert describe_error(body) == expected
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        {"object": "chat.completion", "choices": 3},
+        {"object": "chat.completion", "choices": [{"message": 1.5}]},
+        {"object": "chat.completion", "choices": [{"message": {"tool_calls": 7}}]},
+        {"object": "chat.completion", "choices": [], "created": float("nan")},
+        {"object": "response", "output": True},
+        {"object": "response", "output": [{"type": "message", "content": 4}]},
+        {"object": "response", "output": [{"type": "reasoning", "summary": "x"}]},
+        {"object": "response", "output": [], "created_at": 10**20},
+        {"type": "message", "content": 12},
+    ],
+)
+def test_describe_response_reads_what_it_can_from_any_shape(
+    response: dict[str, Any],
+) -> None:
+    described = describe_response(response)
+
+    assert described.tool_calls == []
+    assert described.created_at is None

@@ -81,7 +81,7 @@ def _exchange(
     described = _describe(response)
     failed = _failed(status, response)
     source_id = None
-    if described is not None and not failed and described.response_id:
+    if described is not None and described.response_id:
         source_id = str(described.response_id)
     error = None
     if failed:

@@ -77,15 +77,10 @@ def _export(
     data: Mapping[str, Any], trace: Mapping[str, Any], location: str
 ) -> Iterator[ParsedRecord]:
     where = join_location(location, "trace")
-    trace_id = trace.get("id")
-    if (
-        not isinstance(trace_id, (str, int))
-        or isinstance(trace_id, bool)
-        or trace_id == ""
-    ):
+    run_id = _text(trace.get("id"))
+    if run_id is None:
         yield ParsedRecord(where, error="trace.id: missing; a trace needs its id")
         return
-    run_id = str(trace_id)
     common = event(
         run_id=run_id,
         user_id=_text(trace.get("userId")),
@@ -99,15 +94,16 @@ def _export(
 
     observations = _list(data.get("observations"), trace.get("observations"))
     scores = _list(trace.get("scores"), data.get("scores"))
-    seq = 0
-    for index, item in _by_time(observations, "startTime"):
-        seq += 1
-        where = join_location(location, f"observation {index}")
-        yield _record(where, _observation, item, seq, run_source, common)
-    for index, item in _by_time(scores, "timestamp"):
-        seq += 1
-        where = join_location(location, f"score {index}")
-        yield _record(where, _score, item, seq, run_source, common)
+    first = 1
+    for kind, items, build, field in (
+        ("observation", observations, _observation, "startTime"),
+        ("score", scores, _score, "timestamp"),
+    ):
+        numbers = _numbered_by_time(items, field, first)
+        for index, item in enumerate(items):
+            where = join_location(location, f"{kind} {index + 1}")
+            yield _record(where, build, item, numbers[index], run_source, common)
+        first += len(items)
 
 
 Builder = Callable[[Any, int, str, dict[str, Any]], tuple[dict[str, Any], str]]
@@ -364,20 +360,23 @@ def _metadata(value: Any) -> tuple[dict[str, Any] | None, bool]:
     return None, value is None
 
 
-def _by_time(items: list[Any], field: str) -> list[tuple[int, Any]]:
-    """Items numbered from 1 in the source, ordered by time, then by number."""
+def _numbered_by_time(items: list[Any], field: str, first: int) -> list[int]:
+    """The ``seq`` of each item, from ``first``, in order of time, then of the list."""
 
-    def key(numbered: tuple[int, Any]) -> tuple[dt.datetime, int]:
-        index, item = numbered
+    def moment(index: int) -> tuple[dt.datetime, int]:
+        item = items[index]
         try:
-            moment = (
+            found = (
                 timestamp(item.get(field), field) if isinstance(item, Mapping) else None
             )
         except RecordError:
-            moment = None
-        return moment or _LATEST, index
+            found = None
+        return found or _LATEST, index
 
-    return sorted(enumerate(items, start=1), key=key)
+    numbers = [0] * len(items)
+    for seq, index in enumerate(sorted(range(len(items)), key=moment), start=first):
+        numbers[index] = seq
+    return numbers
 
 
 def _list(*candidates: Any) -> list[Any]:

@@ -181,8 +181,7 @@ def _event(
     name = run.get("name") if isinstance(run.get("name"), str) else None
     inputs, outputs = run.get("inputs"), run.get("outputs")
 
-    used = set(_USED)
-    fields = dict(leftover(run, used) or {})
+    fields = dict(leftover(run, _USED) or {})
     if rest := leftover(extra, {"metadata"}):
         fields["extra"] = rest
     if given is not None and not isinstance(given, Mapping):

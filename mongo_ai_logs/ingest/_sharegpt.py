@@ -79,32 +79,25 @@ def _conversation(
     common = {"run_id": conversation, "session_id": conversation}
     tools = parse_json_text(data.get("tools"))
     used = {"id", "conversations", "system", "tools"}
-    if tools in ("", []):
-        tools = None
     yield ParsedRecord(
         location,
         event=event(
             type="run",
             **common,
             seq=0,
-            input=event(tools=tools) or None,
+            input={"tools": tools} if tools not in (None, "", []) else None,
             source=event(format=FORMAT, id=conversation, fields=leftover(data, used)),
         ),
     )
 
     seq = 0
-    system = data.get("system")
-    if system:
+    if data.get("system"):
         seq += 1
+        where = join_location(location, "system")
         yield ParsedRecord(
-            join_location(location, "system"),
-            event=event(
-                type="message",
-                **common,
-                seq=seq,
-                role="system",
-                content=system,
-                source={"format": FORMAT, "id": f"{conversation}/system"},
+            where,
+            event=_message(
+                common, seq, "system", data["system"], f"{conversation}/system"
             ),
             parent=conversation,
         )
@@ -112,79 +105,84 @@ def _conversation(
     turns = data["conversations"]
     index = 0
     while index < len(turns):
-        turn = turns[index]
-        where = join_location(location, f"turn {index + 1}")
-        source_id = f"{conversation}/{index}"
+        turn, number = turns[index], index + 1
+        where = join_location(location, f"turn {number}")
+        own_id = f"{conversation}/{index}"
         index += 1
         if not isinstance(turn, Mapping):
             yield ParsedRecord(where, error="a turn must be an object")
             continue
-        speaker = str(turn.get("from", turn.get("role", "")))
-        text = turn.get("value", turn.get("content"))
+        speaker = _speaker(turn)
         fields = leftover(turn, {"from", "role", "value", "content"})
-
         if speaker not in _CALLS:
             seq += 1
-            yield ParsedRecord(
-                where,
-                event=event(
-                    type="message",
-                    **common,
-                    seq=seq,
-                    role=_ROLES.get(speaker, speaker or None),
-                    content=text,
-                    source=event(format=FORMAT, id=source_id, fields=fields),
-                ),
-                parent=conversation,
-            )
+            role = _ROLES.get(speaker, speaker or None)
+            message = _message(common, seq, role, _said(turn), own_id, fields)
+            yield ParsedRecord(where, event=message, parent=conversation)
             continue
 
+        # A function call is answered by the observation turn that follows.
         answer = turns[index] if index < len(turns) else None
         result = None
-        if (
-            isinstance(answer, Mapping)
-            and answer.get("from", answer.get("role")) in _RESULTS
-        ):
-            result = answer.get("value", answer.get("content"))
+        if isinstance(answer, Mapping) and _speaker(answer) in _RESULTS:
+            result = _said(answer)
             index += 1
-        calls = parse_json_text(text)
-        if (
-            isinstance(calls, list)
-            and calls
-            and all(isinstance(c, Mapping) for c in calls)
-        ):
-            # Parallel calls: one event each; their answer stays one message.
-            for number, call in enumerate(calls):
-                seq += 1
-                yield ParsedRecord(
-                    where,
-                    event=_tool_call(
-                        call, common, seq, f"{source_id}.{number}", fields
-                    ),
-                    parent=conversation,
-                )
-            if result is not None:
-                seq += 1
-                yield ParsedRecord(
-                    join_location(location, f"turn {index}"),
-                    event=event(
-                        type="message",
-                        **common,
-                        seq=seq,
-                        role="tool",
-                        content=result,
-                        source={"format": FORMAT, "id": f"{conversation}/{index - 1}"},
-                    ),
-                    parent=conversation,
-                )
+        calls = parse_json_text(_said(turn))
+        if not _parallel(calls):
+            seq += 1
+            call = calls if isinstance(calls, Mapping) else {"arguments": _said(turn)}
+            document = _tool_call(call, common, seq, own_id, fields, result)
+            yield ParsedRecord(where, event=document, parent=conversation)
             continue
-        seq += 1
-        call = calls if isinstance(calls, Mapping) else {"arguments": text}
-        yield ParsedRecord(
-            where,
-            event=_tool_call(call, common, seq, source_id, fields, result),
-            parent=conversation,
-        )
+        # Parallel calls: an event each; their answer stays one tool message.
+        for number_in_turn, call in enumerate(calls):
+            seq += 1
+            call_id = f"{own_id}.{number_in_turn}"
+            document = _tool_call(call, common, seq, call_id, fields)
+            yield ParsedRecord(where, event=document, parent=conversation)
+        if result is not None:
+            seq += 1
+            answer_id = f"{conversation}/{index - 1}"
+            message = _message(common, seq, "tool", result, answer_id)
+            yield ParsedRecord(
+                join_location(location, f"turn {index}"),
+                event=message,
+                parent=conversation,
+            )
+
+
+def _speaker(turn: Mapping[str, Any]) -> str:
+    return str(turn.get("from", turn.get("role", "")))
+
+
+def _said(turn: Mapping[str, Any]) -> Any:
+    return turn.get("value", turn.get("content"))
+
+
+def _parallel(calls: Any) -> bool:
+    return (
+        isinstance(calls, list)
+        and bool(calls)
+        and all(isinstance(call, Mapping) for call in calls)
+    )
+
+
+def _message(
+    common: dict[str, Any],
+    seq: int,
+    role: str | None,
+    content: Any,
+    source_id: str,
+    fields: Any = None,
+) -> dict[str, Any]:
+    return event(
+        type="message",
+        **common,
+        seq=seq,
+        role=role,
+        content=content,
+        source=event(format=FORMAT, id=source_id, fields=fields),
+    )
 
 
 def _tool_call(

@@ -14,7 +14,9 @@ A trajectory is a JSON document with the agent's ``trajectory`` (its steps:
 Steps carry no usage: the source counts tokens and cost for the whole run
 only, and they are put on the run event alone, so that summing a run's
 events counts them once. A trajectory has no id of its own; the run's id is
-made from its content.
+made from its content. The rest of the file (``environment``, the rest of
+``info``, ``replay_config``) is kept in the run's ``source.fields``, the
+replay config parsed when it is a JSON string and its API keys masked.
 """
 
 from __future__ import annotations
@@ -163,14 +165,12 @@ def _model(replay: Any) -> dict[str, Any] | None:
     model = agent.get("model") if isinstance(agent, Mapping) else None
     if not isinstance(model, Mapping):
         return None
-    parameters = event(temperature=model.get("temperature"), top_p=model.get("top_p"))
     name = model.get("name")
-    return (
-        event(
-            name=name if isinstance(name, str) else None, parameters=parameters or None
-        )
-        or None
+    parameters = event(temperature=model.get("temperature"), top_p=model.get("top_p"))
+    found = event(
+        name=name if isinstance(name, str) else None, parameters=parameters or None
     )
+    return found or None
 
 
 def _masked(value: Any) -> Any:
