@@ -513,7 +513,13 @@ def _alive(pid: int, process: subprocess.Popen[bytes] | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # An exited process that nobody has reaped yet (a zombie) still takes
+    # signals; where /proc tells, it is not alive.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _terminate(

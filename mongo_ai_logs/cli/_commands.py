@@ -581,10 +581,15 @@ def _print_stats(
     if prices is not None:
         estimated = sum(r["estimated_events"] for r in results)
         unpriced = sum(r["unpriced_events"] for r in results)
+        has = "has" if unpriced == 1 else "have"
         ctx.say(
-            f"* estimated from {prices.source} for {estimated:,} events that "
-            "recorded no cost; COST is only what the logs recorded"
-            + (f"; {unpriced:,} events with tokens have no price" if unpriced else "")
+            f"* estimated from {prices.source} for {plural(estimated, 'event')} "
+            "that recorded no cost; COST is only what the logs recorded"
+            + (
+                f"; {plural(unpriced, 'event')} with tokens {has} no price"
+                if unpriced
+                else ""
+            )
         )
 
 

@@ -11,6 +11,7 @@ from mongo_ai_logs.cli._format import display_width, fit
 __all__ = ["ProgressBar"]
 
 _SPINNER = "|/-\\"
+_DEFAULT_DELAY = 0.5
 
 
 class ProgressBar:
@@ -25,7 +26,7 @@ class ProgressBar:
         label: What is in progress, shown first.
         enabled: Whether to draw at all.
         width: The terminal's width. Defaults to 80.
-        delay: Seconds before the first drawing. Defaults to 0.5.
+        delay: Seconds before the first drawing. Defaults to half a second.
         clock: The time source, in seconds. Defaults to ``time.monotonic``.
     """
 
@@ -36,7 +37,7 @@ class ProgressBar:
         *,
         enabled: bool,
         width: int = 80,
-        delay: float = 0.5,
+        delay: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream
@@ -44,7 +45,7 @@ class ProgressBar:
         self.enabled = enabled
         self.width = max(width, 20)
         self._clock = clock
-        self._shown_after = clock() + delay
+        self._shown_after = clock() + (_DEFAULT_DELAY if delay is None else delay)
         self._next_draw = 0.0
         self._drawn = False
         self._ticks = 0
