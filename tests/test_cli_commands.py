@@ -451,6 +451,22 @@ def test_export_to_a_file(loaded: InProcessCli, tmp_path: object) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["out.jsonl"]
 
 
+def test_an_exported_file_gets_the_usual_permissions(
+    loaded: InProcessCli, tmp_path: object
+) -> None:
+    import os
+    from pathlib import Path
+
+    target = Path(str(tmp_path)) / "out.jsonl"
+    previous = os.umask(0o022)
+    try:
+        loaded("export", "-o", str(target))
+    finally:
+        os.umask(previous)
+
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
 def test_export_into_a_missing_directory_fails_cleanly(
     loaded: InProcessCli, tmp_path: object
 ) -> None:

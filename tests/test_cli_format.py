@@ -73,6 +73,42 @@ def test_names_and_previews_by_event_type() -> None:
     assert (event_name(score), preview(score, 80)) == ("toxicity", "0.1")
 
 
+def test_previews_read_the_text_of_responses_api_and_anthropic_outputs() -> None:
+    responses = {
+        "type": "llm_call",
+        "output": {
+            "object": "response",
+            "output": [
+                {"type": "reasoning", "summary": []},
+                {
+                    "type": "message",
+                    "content": [{"type": "output_text", "text": "Here is the chart."}],
+                },
+            ],
+        },
+    }
+    anthropic = {
+        "type": "llm_call",
+        "output": {
+            "type": "message",
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "hmm"},
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"q": 1}},
+            ],
+        },
+    }
+    reasoning_only = {
+        "type": "llm_call",
+        "output": {"object": "response", "output": [{"type": "reasoning"}]},
+    }
+
+    assert preview(responses, 80) == "Here is the chart."
+    assert preview(anthropic, 80) == 'Checking.; calls lookup({"q":1})'
+    assert preview(reasoning_only, 80) == "[reasoning]"
+
+
 def test_durations_tokens_and_cost_read_well() -> None:
     assert format_duration(850) == "850 ms"
     assert format_duration(1250) == "1.2 s"

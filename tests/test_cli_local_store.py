@@ -8,6 +8,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections import Counter
@@ -24,6 +25,7 @@ from tests.cli_support import (
     FIXTURES,
     Result,
     program,
+    program_environment,
     run_program,
     write_events_file,
 )
@@ -159,6 +161,22 @@ def test_events_last_between_commands_and_reimports_add_nothing(
     assert exported.code == ExitCode.OK, exported.err
     assert reimported.json_lines()[0]["skipped"] == 6
     assert sum(_counts_by_run(store).values()) == 6
+
+
+@needs_secantus
+def test_ingest_reads_stdin_from_a_dash(store: Path) -> None:
+    piped = subprocess.run(
+        [sys.executable, "-m", "mongo_ai_logs", "ingest", "-", "--store", str(store)],
+        input=(FIXTURES / "events.jsonl").read_text(encoding="utf-8"),
+        capture_output=True,
+        text=True,
+        env=program_environment(),
+        timeout=120,
+        check=False,
+    )
+
+    assert piped.returncode == ExitCode.OK, piped.stderr
+    assert "(events): 6 stored" in piped.stdout
 
 
 # -- kills --

@@ -304,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ingest",
         "import log files; importing a file again adds nothing",
     )
-    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files to import")
+    ingest.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files to import; - reads stdin"
+    )
     ingest.add_argument(
         "--format",
         choices=FORMATS,

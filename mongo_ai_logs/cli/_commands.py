@@ -54,6 +54,7 @@ _FILTER_ARGUMENTS = {
     "status": "status",
 }
 _REFUSED_SHOWN = 20
+_STDIN = "/dev/stdin"
 
 
 @dataclass
@@ -166,7 +167,7 @@ def cmd_ping(ctx: Context) -> int:
 
 def cmd_ingest(ctx: Context) -> int:
     """Import log files, one summary per file; non-zero if anything was refused."""
-    paths: list[str] = ctx.args.paths
+    paths: list[str] = [_STDIN if p == "-" else p for p in ctx.args.paths]
     reports: list[FileReport] = []
     with ctx.store() as store:
         repository = store.repository
@@ -726,12 +727,21 @@ def cmd_export(ctx: Context) -> int:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file, ctx.store() as store:
             count = _write_events(store.repository, filters, file)
+        # mkstemp makes the file readable by its owner only; give it the
+        # permissions any new file of the user gets.
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     ctx.note(f"exported {plural(count, 'event')} to {target}")
     return ExitCode.OK
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write_events(

@@ -212,10 +212,34 @@ def _answer(output: Mapping[str, Any]) -> str | None:
     parts = []
     if isinstance(response.output, str) and response.output.strip():
         parts.append(one_line(response.output))
+    elif isinstance(response.output, list):
+        parts.extend(_item_texts(response.output))
     for call in response.tool_calls:
         arguments = one_line(call.get("arguments"), 80)
         parts.append(f"calls {call.get('name')}({arguments})")
     return "; ".join(parts) if parts else None
+
+
+def _item_texts(items: list[Any]) -> list[str]:
+    """The text of the message items or content blocks of a response; other
+    items (reasoning, tool runs) by their type."""
+    texts, others = [], []
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        kind = item.get("type")
+        blocks = item.get("content") if kind == "message" else [item]
+        found = False
+        for block in blocks if isinstance(blocks, list) else []:
+            text = block.get("text") if isinstance(block, Mapping) else None
+            if isinstance(text, str) and text.strip():
+                texts.append(one_line(text))
+                found = True
+        if not found and kind not in ("function_call", "tool_use") and kind:
+            others.append(str(kind))
+    if texts:
+        return texts
+    return [f"[{', '.join(others)}]"] if others else []
 
 
 def cost_of(event: Mapping[str, Any]) -> float | None:
