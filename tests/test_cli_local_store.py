@@ -3,7 +3,6 @@ and one command at a time uses it."""
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
@@ -30,6 +29,8 @@ from tests.cli_support import (
     write_events_file,
 )
 from tests.servers import SecantusServer
+
+fcntl = pytest.importorskip("fcntl", reason="the local store needs Linux or macOS")
 
 needs_secantus = pytest.mark.skipif(
     secantus_executable() is None,

@@ -99,6 +99,7 @@ def test_main_takes_argv_and_returns_the_code(
         (["find", "--type", "thought"], "invalid choice: 'thought'"),
         (["find", "--status", "fine"], "invalid choice: 'fine'"),
         (["find", "--since", "last tuesday"], "is not a date"),
+        (["find", "--since", "99999999w"], "is too long ago"),
         (["find", "--meta", "no-equals-sign"], "is not KEY=VALUE"),
         (["find", "--meta", "k:={bad json"], "is not JSON"),
         (["find", "--meta", 'k:={"$gt": 1}'], "not an object or a list"),

@@ -107,8 +107,11 @@ def _when(text: str) -> dt.datetime:
     """An ISO 8601 date or time (UTC when no zone), or ``7d``, ``12h`` ago."""
     relative = _RELATIVE.match(text.strip())
     if relative:
-        amount = dt.timedelta(**{_UNITS[relative.group(2)]: float(relative.group(1))})
-        return dt.datetime.now(dt.timezone.utc) - amount
+        unit, amount = _UNITS[relative.group(2)], float(relative.group(1))
+        try:
+            return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**{unit: amount})
+        except OverflowError:
+            raise argparse.ArgumentTypeError(f"{text!r} is too long ago") from None
     try:
         value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -318,9 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument(
         "--limit",
         type=_limit,
-        default=50,
         metavar="N",
-        help="events per page, up to 1000 (default: 50)",
+        help="events per page, up to 1000 (default: 50; 1000 with --all)",
     )
     pages = find.add_mutually_exclusive_group()
     pages.add_argument("--cursor", help="the page after this cursor")

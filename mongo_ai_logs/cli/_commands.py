@@ -270,10 +270,11 @@ def cmd_find(ctx: Context) -> int:
         repository = store.repository
         if args.all:
             events: Iterable[dict[str, Any]] = repository.iter_events(
-                page_size=args.limit, **filters
+                page_size=args.limit or 1000, **filters
             )
         else:
-            page = repository.find(limit=args.limit, cursor=args.cursor, **filters)
+            limit = args.limit or 50
+            page = repository.find(limit=limit, cursor=args.cursor, **filters)
             events, next_cursor = page.items, page.next_cursor
         for event in events:
             if ctx.json:
