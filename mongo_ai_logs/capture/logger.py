@@ -51,7 +51,9 @@ S = TypeVar("S", bound="Span")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _UTC = dt.timezone.utc
-_MS = dt.timedelta(milliseconds=1)
+
+_clock = time.perf_counter
+"""The monotonic clock durations are measured with."""
 
 
 class AgentLogger:
@@ -626,10 +628,10 @@ class Span:
     def _enter(self) -> None:
         self._token = self._logger._current.set(self)
         self._started_at = dt.datetime.now(_UTC)
-        self._t0 = time.perf_counter()
+        self._t0 = _clock()
 
     def _exit(self, exc: BaseException | None) -> None:
-        elapsed = time.perf_counter() - self._t0
+        elapsed = _clock() - self._t0
         current = self._logger._current
         if self._token is not None:
             try:

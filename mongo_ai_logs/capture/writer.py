@@ -167,6 +167,10 @@ class BufferedWriter:
         self._reset_state()
         _writers.add(self)
         atexit.register(self._at_exit)
+        if replay_at_start and spool is not None and spool.segments():
+            # Events left by an earlier process go now, not at the first event.
+            with self._lock:
+                self._start()
 
     def _reset_state(self) -> None:
         self._lock = threading.Lock()
@@ -186,6 +190,7 @@ class BufferedWriter:
         self._in_flight: list[Event] = []
         self._flush_requests = 0
         self._stopping = False
+        self._stop_by = 0.0
         self._closed = False
         self._thread: threading.Thread | None = None
         self._spooler: threading.Thread | None = None
@@ -315,6 +320,7 @@ class BufferedWriter:
             if self._closed:
                 return True
             self._stopping = True
+            self._stop_by = deadline
             self._wake.notify_all()
             self._spooler_wake.notify_all()
             threads = [t for t in (self._thread, self._spooler) if t is not None]
@@ -484,8 +490,9 @@ class BufferedWriter:
             try:
                 report = self._insert(events, self._write_timeout)
             except _STORE_FAILURES as exc:
-                stopping = self._stopping
-                if attempt < self.settings.write_retries and not stopping:
+                # Closing: retries go on only until the close deadline.
+                out_of_time = self._stopping and time.monotonic() >= self._stop_by
+                if attempt < self.settings.write_retries and not out_of_time:
                     attempt += 1
                     with self._lock:
                         self._counts["retried"] += len(events)
@@ -499,7 +506,7 @@ class BufferedWriter:
                     time.sleep(min(0.1 * 2**attempt, self._probe_interval))
                     continue
                 if self.spool is None:
-                    if stopping:
+                    if out_of_time:
                         self._drop_lost(events, exc)
                         return
                     attempt = 0
@@ -683,6 +690,8 @@ class BufferedWriter:
             events = self._redact(events)
             if events:
                 self._spool_or_drop(events)
+                if self.spool is not None:
+                    self.spool.rotate()  # no writer thread will close it
         finally:
             self._lock.acquire()
 
