@@ -182,6 +182,19 @@ def wait_until(predicate: Any, timeout: float = 15.0) -> bool:
     return bool(predicate())
 
 
+def spooled_ids(directory: Any) -> set[str]:
+    """The distinct event ids the spool files under ``directory`` hold."""
+    import json
+    from pathlib import Path
+
+    return {
+        json.loads(line)["_id"]
+        for path in Path(directory).glob("**/spool-*.jsonl")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
+
+
 def spooled_lines(directory: Any) -> int:
     """How many events the spool files in ``directory`` hold."""
     from pathlib import Path

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import multiprocessing.util
 import os
 import threading
 import time
@@ -167,6 +168,12 @@ class BufferedWriter:
         self._reset_state()
         _writers.add(self)
         atexit.register(self._at_exit)
+        # A multiprocessing child ends with os._exit, which skips atexit; it
+        # runs its finalizers, which it clears when it starts, so the writer's
+        # is added then.
+        multiprocessing.util.register_after_fork(
+            self, BufferedWriter._finalize_in_child
+        )
         if replay_at_start and spool is not None and spool.segments():
             # Events left by an earlier process go now, not at the first event.
             with self._lock:
@@ -703,12 +710,10 @@ class BufferedWriter:
             self.repository = self._repository_factory()
         if self.spool is not None:
             self.spool.forget_after_fork()
-        if not was_closed:
-            # A multiprocessing child ends with os._exit, which skips atexit;
-            # its own finalizers still run.
-            from multiprocessing import util
 
-            util.Finalize(None, self._at_exit, exitpriority=10)
+    def _finalize_in_child(self) -> None:
+        if not self._closed:
+            multiprocessing.util.Finalize(self, self._at_exit, exitpriority=10)
 
 
 def _thread(target: Callable[[], None], name: str) -> threading.Thread:
