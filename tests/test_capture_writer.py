@@ -301,7 +301,7 @@ def test_memory_is_bounded_and_the_overflow_goes_to_the_spool(
 
     w = BufferedWriter(
         Stuck(),  # type: ignore[arg-type]
-        FAST.with_changes(max_queue_events=10, batch_size=5),
+        FAST.with_changes(max_queue_events=10, batch_size=5, writer_threads=1),
         spool=Spool(tmp_path),
     )
     first = event(0)
@@ -348,7 +348,9 @@ def test_the_drop_policy_drops_past_the_bound_and_counts(
 
     w = BufferedWriter(
         Stuck(),  # type: ignore[arg-type]
-        FAST.with_changes(max_queue_events=5, batch_size=1, overflow="drop"),
+        FAST.with_changes(
+            max_queue_events=5, batch_size=1, overflow="drop", writer_threads=1
+        ),
     )
     w.submit(event(0))
     assert inside.wait(10)
@@ -374,7 +376,9 @@ def test_the_block_policy_makes_the_caller_wait_for_room(
 
     w = BufferedWriter(
         Stuck(),  # type: ignore[arg-type]
-        FAST.with_changes(max_queue_events=3, batch_size=1, overflow="block"),
+        FAST.with_changes(
+            max_queue_events=3, batch_size=1, overflow="block", writer_threads=1
+        ),
     )
     w.submit(event(0))
     assert inside.wait(10)
@@ -464,3 +468,30 @@ def test_bad_settings_are_refused_naming_the_variable(name: str, value: str) -> 
 
     with pytest.raises(ConfigurationError, match=name):
         CaptureSettings.load(environ={name: value})
+
+
+def test_flush_waits_for_an_earlier_batch_that_ends_after_a_later_one(
+    repo: AgentLogRepository,
+) -> None:
+    release = threading.Event()
+    calls: list[int] = []
+
+    class FirstCallStuck:
+        def insert_many(self, events: Any) -> Any:
+            calls.append(len(calls))
+            if len(calls) == 1:
+                release.wait(30)
+            return repo.insert_many(events)
+
+    w = BufferedWriter(
+        FirstCallStuck(),  # type: ignore[arg-type]
+        FAST.with_changes(batch_size=2, writer_threads=2),
+    )
+    for i in range(4):
+        w.submit(event(i))
+    assert wait_until(lambda: w.stats().written == 2)  # the second batch
+    assert w.flush(0.2) is False
+    release.set()
+    assert w.flush(10) is True
+    w.close()
+    assert repo.count() == 4

@@ -29,8 +29,8 @@ from typing import Any, Generic, TypeVar, cast
 from bson.objectid import ObjectId
 
 from mongo_ai_logs.agent_log_repository import AgentLogRepository, InsertReport
-from mongo_ai_logs.capture._snapshot import snapshot
-from mongo_ai_logs.capture.redaction import Redactor, redact_secrets
+from mongo_ai_logs.capture._snapshot import freeze, thaw
+from mongo_ai_logs.capture.redaction import Redactor, redact_owned_event
 from mongo_ai_logs.capture.settings import CaptureSettings, spool_directory
 from mongo_ai_logs.capture.spool import ReplayReport, Spool
 from mongo_ai_logs.capture.writer import (
@@ -51,6 +51,7 @@ S = TypeVar("S", bound="Span")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _UTC = dt.timezone.utc
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 
 _clock = time.perf_counter
 """The monotonic clock durations are measured with."""
@@ -105,7 +106,7 @@ class AgentLogger:
             spool = Spool(spool)
         redactors: list[Redactor] = []
         if self.settings.redact:
-            redactors.append(redact_secrets)
+            redactors.append(redact_owned_event)
         if redact is not None:
             redactors.append(redact)
         self.writer = BufferedWriter(
@@ -254,7 +255,10 @@ class AgentLogger:
         """
         model_info = _fields(provider=provider, name=model, parameters=parameters)
         return Block(
-            self, None, LLMCall, _fields(input=input, **fields), model=model_info
+            self,
+            None,
+            LLMCall,
+            _fields(model=model_info or None, input=input, **fields),
         )
 
     def tool_call(
@@ -277,7 +281,7 @@ class AgentLogger:
             **fields: Other event fields.
         """
         tool = _fields(name=name, call_id=call_id, arguments=arguments)
-        return Block(self, None, ToolCall, dict(fields), tool=tool)
+        return Block(self, None, ToolCall, {"tool": tool, **fields})
 
     def step(self, name: str, *, input: Any = None, **fields: Any) -> Block[Span]:
         """Open an agent step (planning, retrieval, a loop turn, ...).
@@ -390,7 +394,7 @@ class AgentLogger:
     ) -> str:
         event_id = ObjectId()
         try:
-            event, size = _base_event(event_id, event_type, parent)
+            event = _base_event(event_id, event_type, parent)
             if target is not None:
                 if isinstance(target, Span):
                     event["parent_id"] = target.id
@@ -398,13 +402,9 @@ class AgentLogger:
                         event["run_id"] = target.run_id
                 else:
                     event["parent_id"] = str(target)
-            for key, value in fields.items():
-                copied, value_size = snapshot(value)
-                event[key] = copied
-                size += value_size
-            now = dt.datetime.now(_UTC)
-            event["started_at"] = now
-            self.writer.submit(event, size)
+            frozen, size = freeze(fields)
+            pending = _PendingEvent(event, [("", frozen)], dt.datetime.now(_UTC))
+            self.writer.submit(pending, size)
         except Exception:
             logger.exception("recording a %s event failed; it is skipped", event_type)
         return str(event_id)
@@ -445,7 +445,7 @@ def _fields(**values: Any) -> dict[str, Any]:
 
 def _base_event(
     event_id: ObjectId, event_type: str, parent: Span | None
-) -> tuple[dict[str, Any], int]:
+) -> dict[str, Any]:
     event: dict[str, Any] = {"_id": event_id, "type": event_type}
     if parent is not None:
         event["parent_id"] = parent.id
@@ -454,7 +454,107 @@ def _base_event(
             event["run_id"] = run.id
             event["seq"] = next(run._seq)
             event.update(run._inherited)
-    return event, 64
+            if "agent" in event:
+                event["agent"] = dict(event["agent"])
+    return event
+
+
+class _PendingEvent:
+    """An event recorded on the calling thread, completed on the writer's.
+
+    The calling thread keeps the least it can: the event's ids and times, and
+    its payloads frozen (see :mod:`~mongo_ai_logs.capture._snapshot`). The
+    writer thread thaws the payloads, reads the provider response, and puts
+    the document together.
+    """
+
+    __slots__ = ("elapsed", "event", "parts", "started_at")
+
+    def __init__(
+        self,
+        event: dict[str, Any],
+        parts: list[tuple[str, Any]],
+        started_at: dt.datetime,
+        elapsed: float | None = None,
+    ) -> None:
+        self.event = event
+        self.parts = parts
+        self.started_at = started_at
+        self.elapsed = elapsed
+
+    @property
+    def event_id(self) -> ObjectId:
+        """The event's ``_id``."""
+        event_id: ObjectId = self.event["_id"]
+        return event_id
+
+    def build(self) -> dict[str, Any]:
+        """The event document, ready for the redactors and the repository."""
+        event = self.event
+        for key, frozen in self.parts:
+            value = thaw(frozen)
+            if key == "":
+                for name, item in value.items():
+                    _assign(event, name, item)
+            elif key == _RESPONSE:
+                _read_response(event, value)
+            else:
+                _assign(event, key, value)
+        event["started_at"] = self.started_at
+        if self.elapsed is not None:
+            event["ended_at"] = self.started_at + dt.timedelta(seconds=self.elapsed)
+            event["duration_ms"] = self.elapsed * 1000.0
+        return event
+
+
+_RESPONSE = "%response"
+_MERGED = frozenset(["metadata", "model", "tool"])
+
+
+def _assign(event: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key`` (``tool.result``: one level down) of the event to ``value``.
+
+    ``metadata``, ``model`` and ``tool`` given more than once are merged.
+    """
+    if "." in key:
+        head, _, tail = key.partition(".")
+        inner = event.get(head)
+        if not isinstance(inner, dict):
+            inner = event[head] = {}
+        inner[tail] = value
+        return
+    current = event.get(key)
+    if key in _MERGED and isinstance(current, dict) and isinstance(value, dict):
+        current.update(value)
+    else:
+        event[key] = value
+
+
+def _read_response(event: dict[str, Any], response: Any) -> None:
+    try:
+        described = describe_response(response)
+    except (TypeError, ValueError) as exc:
+        logger.warning("not a known provider response (%s); stored as output", exc)
+        event["output"] = response
+        return
+    model = event.get("model")
+    model = dict(model) if isinstance(model, dict) else {}
+    model.setdefault("provider", described.provider)
+    if described.model:
+        model["name"] = described.model
+    event["model"] = model
+    output: Any = described.output
+    if described.tool_calls and (output is None or isinstance(output, str)):
+        output = _fields(content=output, tool_calls=described.tool_calls)
+    event["output"] = output
+    if described.usage:
+        event["usage"] = described.usage
+    metadata = _fields(
+        finish_reason=described.finish_reason,
+        response_id=described.response_id,
+        reasoning=described.reasoning,
+    )
+    _assign(event, "metadata", metadata)
 
 
 def _error_info(exc: BaseException) -> dict[str, Any]:
@@ -486,7 +586,6 @@ class Span:
     span (``span.tool_call(...)``) are its children whatever the context.
 
     Attributes:
-        id: The event's id, known from the start (24 hex digits).
         run_id: The run the event belongs to, if any.
         parent_id: The id of the block it is nested in, if any.
     """
@@ -500,31 +599,38 @@ class Span:
         fields: dict[str, Any],
         *,
         event_type: str | None = None,
-        **parts: Any,
+        run_options: dict[str, Any] | None = None,
     ) -> None:
         self._logger = logger_
         self._oid = ObjectId()
-        self.id = str(self._oid)
+        self._id: str | None = None
         self._type = event_type or self._event_type
-        self._run: Run | None = parent._run if parent is not None else None
         self._parent = parent
         self.parent_id = parent.id if parent is not None else None
-        self._size = 0
-        self._event: dict[str, Any] = {}
+        self._run: Run | None = parent._run if parent is not None else None
+        self._parts: list[tuple[str, Any]] = []
+        self._keys: set[str] = set()
+        self._size = 64
         self._token: contextvars.Token[Span | None] | None = None
         self._ended = False
         self._t0 = 0.0
-        self._started_at = dt.datetime.now(_UTC)
-        self._setup(parent, parts)
+        self._started_at = _EPOCH
+        self._event = self._make_event(parent, run_options)
         self.run_id = self._run.id if self._run is not None else None
-        self.set(**fields)
-        for key, value in parts.items():
-            if value:
-                self.set(**{key: value})
+        if fields:
+            self.set(**fields)
 
-    def _setup(self, parent: Span | None, parts: dict[str, Any]) -> None:
-        event, self._size = _base_event(self._oid, self._type, parent)
-        self._event = event
+    def _make_event(
+        self, parent: Span | None, run_options: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        return _base_event(self._oid, self._type, parent)
+
+    @property
+    def id(self) -> str:
+        """The event's id, known from the start (24 hex digits)."""
+        if self._id is None:
+            self._id = str(self._oid)
+        return self._id
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r}, type={self._type!r})"
@@ -537,29 +643,38 @@ class Span:
         Values are copied now, so changing them later does not change the
         event. ``metadata`` is merged into what is already there.
         """
+        self._add("", fields)
+        self._keys.update(fields)
+
+    def _add(self, key: str, value: Any) -> None:
         try:
-            for key, value in fields.items():
-                copied, size = snapshot(value)
-                current = self._event.get("metadata")
-                if (
-                    key == "metadata"
-                    and isinstance(current, dict)
-                    and isinstance(copied, dict)
-                ):
-                    current.update(copied)
-                    self._size += size
-                    continue
-                self._event[key] = copied
-                self._size += size
+            frozen, size = freeze(value)
         except Exception:
-            logger.exception(
-                "setting %s on a %s event failed", list(fields), self._type
-            )
+            logger.exception("copying %s of a %s event failed", key, self._type)
+            return
+        self._parts.append((key, frozen))
+        self._size += size
+
+    def _latest(self, key: str) -> Any:
+        """The value last given for ``key``, for the getters (rarely used)."""
+        head, _, tail = key.partition(".")
+        for part, frozen in reversed(self._parts):
+            if part == key:
+                return thaw(frozen)
+            if part == "":
+                value = thaw(frozen)
+                if head in value:
+                    inner = value[head]
+                    if not tail:
+                        return inner
+                    if isinstance(inner, dict) and tail in inner:
+                        return inner[tail]
+        return None
 
     @property
     def output(self) -> Any:
         """The block's output; set it before the block ends."""
-        return self._event.get("output")
+        return self._latest("output")
 
     @output.setter
     def output(self, value: Any) -> None:
@@ -616,7 +731,10 @@ class Span:
         """Record an evaluation of this block's event; return its id."""
         output = _fields(score=score, label=label, comment=comment)
         return self._logger._emit(
-            self, "evaluation", _fields(name=name, output=output, **fields), target=self
+            self,
+            "evaluation",
+            _fields(name=name, output=output, **fields),
+            target=self,
         )
 
     def event(self, type: str, **fields: Any) -> str:
@@ -632,13 +750,12 @@ class Span:
 
     def _exit(self, exc: BaseException | None) -> None:
         elapsed = _clock() - self._t0
-        current = self._logger._current
         if self._token is not None:
             try:
-                current.reset(self._token)
+                self._logger._current.reset(self._token)
             except ValueError:
                 # Left in another context than it was entered in.
-                current.set(self._parent)
+                self._logger._current.set(self._parent)
             self._token = None
         if self._ended:
             return
@@ -650,17 +767,11 @@ class Span:
                 event["status"] = "error"
                 event["error"] = _error_info(exc)
             else:
-                event.setdefault("status", "ok")
-            self._finish(event)
-            event["started_at"] = self._started_at
-            event["ended_at"] = self._started_at + dt.timedelta(seconds=elapsed)
-            event["duration_ms"] = elapsed * 1000.0
-            self._logger.writer.submit(event, self._size)
+                event["status"] = "ok"
+            pending = _PendingEvent(event, self._parts, self._started_at, elapsed)
+            self._logger.writer.submit(pending, self._size)
         except Exception:
             logger.exception("recording a %s event failed; it is skipped", self._type)
-
-    def _finish(self, event: dict[str, Any]) -> None:
-        """Complete the event before it is written (subclasses add parts)."""
 
 
 class Run(Span):
@@ -673,8 +784,10 @@ class Run(Span):
     _event_type = "run"
     _inherited: dict[str, Any]
 
-    def _setup(self, parent: Span | None, parts: dict[str, Any]) -> None:
-        options: dict[str, Any] = parts.pop("run_options")
+    def _make_event(
+        self, parent: Span | None, run_options: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        options = run_options or {}
         outer = parent._run if parent is not None else None
         inherited: dict[str, Any] = {}
         for key in ("user_id", "session_id"):
@@ -694,16 +807,18 @@ class Run(Span):
         self._inherited = inherited
         self._seq = itertools.count()
         self._run = self
-        self._event = {
+        event: dict[str, Any] = {
             "_id": self._oid,
             "type": "run",
             "run_id": self.id,
             "seq": next(self._seq),
             **inherited,
         }
+        if "agent" in event:
+            event["agent"] = dict(event["agent"])
         if parent is not None:
-            self._event["parent_id"] = parent.id
-        self._size = 64
+            event["parent_id"] = parent.id
+        return event
 
 
 class LLMCall(Span):
@@ -717,34 +832,16 @@ class LLMCall(Span):
         """Read model, output, finish reason and usage from a provider response.
 
         Takes an OpenAI chat completion or Responses object, an Anthropic
-        message, or their dict forms; no provider SDK is imported. A response
-        of another shape is stored as the output, with a warning.
+        message, or their dict forms; no provider SDK is imported. The
+        response is copied now and read on the writer's thread; a response of
+        another shape is stored as the output, with a warning.
 
         Args:
             response: The provider's response.
             cost: The call's cost in USD, a number or ``{input, output}``.
         """
-        try:
-            described = describe_response(response)
-        except (TypeError, ValueError) as exc:
-            logger.warning("not a known provider response (%s); stored as output", exc)
-            self.set(output=response)
-        else:
-            model = dict(self._event.get("model") or {})
-            model["provider"] = model.get("provider") or described.provider
-            if described.model:
-                model["name"] = described.model
-            output: Any = described.output
-            if described.tool_calls and (output is None or isinstance(output, str)):
-                output = _fields(content=output, tool_calls=described.tool_calls)
-            metadata = _fields(
-                finish_reason=described.finish_reason,
-                response_id=described.response_id,
-                reasoning=described.reasoning,
-            )
-            self.set(model=model, output=output, metadata=metadata)
-            if described.usage:
-                self.set(usage=described.usage)
+        self._add(_RESPONSE, response)
+        self._keys.update(("output", "usage", "model"))
         if cost is not None:
             self.set(cost=cost)
 
@@ -761,14 +858,11 @@ class ToolCall(Span):
     @property
     def result(self) -> Any:
         """The tool's result."""
-        tool = self._event.get("tool")
-        return tool.get("result") if isinstance(tool, dict) else None
+        return self._latest("tool.result")
 
     @result.setter
     def result(self, value: Any) -> None:
-        tool = dict(self._event.get("tool") or {})
-        tool["result"] = value
-        self.set(tool=tool)
+        self._add("tool.result", value)
 
 
 class Block(Generic[S]):
@@ -785,13 +879,16 @@ class Block(Generic[S]):
         parent: Span | None,
         span_type: type[S],
         fields: dict[str, Any],
-        **parts: Any,
+        *,
+        event_type: str | None = None,
+        run_options: dict[str, Any] | None = None,
     ) -> None:
         self._logger = logger_
         self._parent = parent
         self._span_type = span_type
         self._fields = fields
-        self._parts = parts
+        self._event_type = event_type
+        self._run_options = run_options
         self._open: list[S] = []
 
     def _new(self) -> S:
@@ -799,7 +896,11 @@ class Block(Generic[S]):
             self._parent if self._parent is not None else self._logger._current.get()
         )
         return self._span_type(
-            self._logger, parent, dict(self._fields), **dict(self._parts)
+            self._logger,
+            parent,
+            self._fields,
+            event_type=self._event_type,
+            run_options=self._run_options,
         )
 
     def __enter__(self) -> S:
@@ -879,9 +980,7 @@ class Block(Generic[S]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
-        if isinstance(span, ToolCall) and "arguments" not in (
-            self._parts.get("tool") or {}
-        ):
+        if isinstance(span, ToolCall) and "arguments" not in self._fields["tool"]:
             try:
                 bound = inspect.signature(func).bind_partial(*args, **kwargs)
                 arguments = {
@@ -889,14 +988,12 @@ class Block(Generic[S]):
                 }
             except (TypeError, ValueError):
                 arguments = {"args": list(args), "kwargs": kwargs}
-            tool = dict(span._event.get("tool") or {})
-            tool["arguments"] = arguments
-            span.set(tool=tool)
+            span._add("tool.arguments", arguments)
 
     def _after(self, span: S, result: Any) -> None:
         if isinstance(span, ToolCall):
             span.result = result
         elif isinstance(span, LLMCall):
             span.record(result)
-        elif "output" not in span._event and result is not None:
+        elif "output" not in span._keys and result is not None:
             span.output = result

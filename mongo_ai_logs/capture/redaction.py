@@ -216,21 +216,103 @@ def _masked_value(value: Any) -> Any:
     return value
 
 
+# Keys and short strings repeat from event to event (field names, system
+# prompts, the history of a conversation): their answers are remembered.
+_CACHE_LIMIT = 8192
+_CACHED_TEXT_CHARS = 2048
+_key_cache: dict[str, tuple[str, bool]] = {}
+_text_cache: dict[str, str] = {}
+
+
+def _key(key: str) -> tuple[str, bool]:
+    """The key with its secrets masked, and whether it names a secret."""
+    known = _key_cache.get(key)
+    if known is None:
+        known = (redact_text(key), is_secret_key(key))
+        if len(_key_cache) >= _CACHE_LIMIT:
+            _key_cache.clear()
+        _key_cache[key] = known
+    return known
+
+
+def _text(text: str) -> str:
+    if len(text) > _CACHED_TEXT_CHARS:
+        return redact_text(text)
+    known = _text_cache.get(text)
+    if known is None:
+        known = redact_text(text)
+        if len(_text_cache) >= _CACHE_LIMIT:
+            _text_cache.clear()
+        _text_cache[text] = known
+    return known
+
+
+_CONTAINERS = frozenset([dict, list, tuple, set, frozenset])
+
+
+def _redact_in_place(value: Any) -> None:
+    """:func:`_redact` without copying, for a dict or list the writer owns."""
+    if type(value) is dict:
+        renamed: list[tuple[Any, str]] = []
+        for key, item in value.items():
+            if type(key) is str:
+                new_key, secret = _key(key)
+                if new_key != key:
+                    renamed.append((key, new_key))
+                if secret and item is not None:
+                    value[key] = _masked_value(item)
+                    continue
+            kind = type(item)
+            if kind is str:
+                value[key] = _text(item)
+            elif kind is dict or kind is list:
+                _redact_in_place(item)
+            elif kind in _CONTAINERS:
+                value[key] = _redact(item)
+        for old, new in renamed:
+            value[new] = value.pop(old)
+        return
+    for index, item in enumerate(value):
+        kind = type(item)
+        if kind is str:
+            value[index] = _text(item)
+        elif kind is dict or kind is list:
+            _redact_in_place(item)
+        elif kind in _CONTAINERS:
+            value[index] = _redact(item)
+
+
+def redact_owned_event(event: dict[str, Any]) -> dict[str, Any]:
+    """:func:`redact_secrets` in place, for an event nobody else holds."""
+    _redact_in_place(event)
+    return event
+
+
 def _redact_key(key: Any) -> Any:
-    return redact_text(key) if type(key) is str else key
+    return _key(key)[0] if type(key) is str else key
 
 
 def _redact(value: Any) -> Any:
     kind = type(value)
     if kind is str:
-        return redact_text(value)
+        return _text(value)
     if kind is dict:
         out = {}
         for key, item in value.items():
-            if type(key) is str and is_secret_key(key) and item is not None:
-                out[redact_text(key)] = _masked_value(item)
+            if type(key) is str:
+                new_key, secret = _key(key)
+                if secret and item is not None:
+                    out[new_key] = _masked_value(item)
+                    continue
             else:
-                out[_redact_key(key)] = _redact(item)
+                new_key = key
+            item_kind = type(item)
+            if item_kind is str:
+                out[new_key] = _text(item)
+            elif item_kind in _CONTAINERS:
+                out[new_key] = _redact(item)
+            else:
+                out[new_key] = item
         return out
     if kind is list or kind is tuple:
         return [_redact(item) for item in value]

@@ -16,6 +16,7 @@ variable                       meaning                                     defau
 ``AI_LOGS_WRITE_RETRIES``      retries of a failed batch before spooling   2
 ``AI_LOGS_PROBE_INTERVAL_MS``  how often a down database is tried again    1000
 ``AI_LOGS_EXIT_TIMEOUT_MS``    longest wait at exit before spooling        5000
+``AI_LOGS_WRITER_THREADS``     batches written at once                     2
 =============================  ==========================================  =========
 
 The spool directory defaults to ``$XDG_STATE_HOME/mongo-ai-logs/spool``
@@ -54,6 +55,7 @@ _ENV_NAMES = {
     "write_retries": "AI_LOGS_WRITE_RETRIES",
     "probe_interval_ms": "AI_LOGS_PROBE_INTERVAL_MS",
     "exit_timeout_ms": "AI_LOGS_EXIT_TIMEOUT_MS",
+    "writer_threads": "AI_LOGS_WRITER_THREADS",
 }
 _INTEGERS = (
     "batch_size",
@@ -63,6 +65,7 @@ _INTEGERS = (
     "write_timeout_ms",
     "probe_interval_ms",
     "exit_timeout_ms",
+    "writer_threads",
 )
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -97,6 +100,8 @@ class CaptureSettings:
             Defaults to 1000.
         exit_timeout_ms: Longest wait at exit for queued events to be
             written, after which they are spooled. Defaults to 5000.
+        writer_threads: Threads writing batches at once, so that one batch
+            is prepared while another travels to the server. Defaults to 2.
     """
 
     batch_size: int = 500
@@ -110,6 +115,7 @@ class CaptureSettings:
     write_retries: int = 2
     probe_interval_ms: int = 1000
     exit_timeout_ms: int = 5000
+    writer_threads: int = 2
 
     def __post_init__(self) -> None:
         for name in _INTEGERS:

@@ -28,6 +28,7 @@ after a crash, or two processes replaying the same file store it once.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import multiprocessing.util
 import os
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pymongo
+from bson.objectid import ObjectId
 
 from mongo_ai_logs.agent_log_repository import InsertReport
 from mongo_ai_logs.capture.redaction import Redactor
@@ -53,13 +55,29 @@ __all__ = ["BufferedWriter", "EventStore", "Refusal", "WriterStats"]
 logger = logging.getLogger(__name__)
 
 Event = dict[str, Any]
-_Item = tuple[Event, int]
 
 _writers: weakref.WeakSet[BufferedWriter] = weakref.WeakSet()
 
 # Failures of the database or of the connection to it: the batch is retried,
 # then spooled. Anything else a batch raises is looked for event by event.
 _STORE_FAILURES = (StoreError, ConfigurationError)
+
+
+class PendingEvent(Protocol):
+    """An event completed on the writer's thread (see the capture logger)."""
+
+    @property
+    def event_id(self) -> ObjectId:
+        """The event's ``_id``, made when it was recorded."""
+        ...
+
+    def build(self) -> Event:
+        """The event document."""
+        ...
+
+
+Item = Event | PendingEvent
+_Queued = tuple[Item, int]
 
 
 class EventStore(Protocol):
@@ -185,21 +203,26 @@ class BufferedWriter:
         self._room = threading.Condition(self._lock)
         self._done = threading.Condition(self._lock)
         self._spooler_wake = threading.Condition(self._lock)
-        self._queue: deque[_Item] = deque()
+        self._queue: deque[_Queued] = deque()
         self._queue_bytes = 0
-        self._overflow_queue: deque[_Item] = deque()
+        self._overflow_queue: deque[_Queued] = deque()
         # Per path, events accepted and events done; each path is FIFO, so a
         # flush waits until "done" reaches what "accepted" was when it began.
         self._accepted = 0
         self._finished = 0
         self._overflow_accepted = 0
         self._overflow_finished = 0
-        self._in_flight: list[Event] = []
+        # Batches are written by several threads and may end out of order:
+        # "finished" advances over the batches done without a gap.
+        self._taken = 0
+        self._completed: dict[int, int] = {}
+        self._in_flight: dict[int, list[Event]] = {}
+        self._replaying = threading.Lock()
         self._flush_requests = 0
         self._stopping = False
         self._stop_by = 0.0
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._spooler: threading.Thread | None = None
         self._degraded = False
         self._next_probe = 0.0
@@ -218,15 +241,16 @@ class BufferedWriter:
 
     # -- the calling thread ------------------------------------------------
 
-    def submit(self, event: Event, size: int = 0) -> None:
+    def submit(self, event: Item, size: int = 0) -> None:
         """Queue one event; returns at once unless ``overflow="block"`` waits.
 
         Args:
-            event: The event, with its ``_id``. The writer owns it from now on.
+            event: The event with its ``_id``, or an event to complete on the
+                writer's thread. The writer owns it from now on.
             size: Its approximate payload size in bytes, for the memory bound.
         """
         with self._lock:
-            if self._thread is None and not self._closed:
+            if not self._threads and not self._closed:
                 self._start()
             if self._closed:
                 self._after_close([(event, size)])
@@ -243,7 +267,7 @@ class BufferedWriter:
                 return
             self._overflowed(event, size)
 
-    def _overflowed(self, event: Event, size: int) -> None:
+    def _overflowed(self, event: Item, size: int) -> None:
         """Handle an event past the bound; called with the lock held."""
         if self._overflow == "spool":
             if len(self._overflow_queue) >= self._max_events:
@@ -278,7 +302,13 @@ class BufferedWriter:
             self._counts["dropped"] += 1
 
     def _start(self) -> None:
-        self._thread = _thread(self._run, "mongo-ai-logs-writer")
+        self._threads = [
+            _thread(
+                functools.partial(self._run, replay_at_start=n == 0),
+                f"mongo-ai-logs-writer-{n}",
+            )
+            for n in range(self.settings.writer_threads)
+        ]
 
     # -- public control ----------------------------------------------------
 
@@ -293,7 +323,7 @@ class BufferedWriter:
             Whether everything was handled within the timeout.
         """
         with self._lock:
-            if self._thread is None:
+            if not self._threads:
                 return not self._queue and not self._overflow_queue
             target = self._accepted
             overflow_target = self._overflow_accepted
@@ -330,7 +360,9 @@ class BufferedWriter:
             self._stop_by = deadline
             self._wake.notify_all()
             self._spooler_wake.notify_all()
-            threads = [t for t in (self._thread, self._spooler) if t is not None]
+            threads = [*self._threads]
+            if self._spooler is not None:
+                threads.append(self._spooler)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
@@ -340,7 +372,7 @@ class BufferedWriter:
             self._queue.clear()
             self._overflow_queue.clear()
             self._queue_bytes = 0
-            in_flight = list(self._in_flight)
+            in_flight = [e for batch in self._in_flight.values() for e in batch]
         complete = True
         if in_flight:
             logger.warning(
@@ -349,11 +381,10 @@ class BufferedWriter:
             )
             complete = self._spool_events(in_flight, count=False) and complete
         if left:
-            events = self._redact([event for event, _ in left])
+            events = self._complete([event for event, _ in left])
             complete = self._spool_or_drop(events) and complete
             with self._lock:
-                self._finished += len(left)
-                self._done.notify_all()
+                self._complete_range(self._taken, self._taken + len(left))
         if self.spool is not None:
             self.spool.close()
         atexit.unregister(self._at_exit)
@@ -391,8 +422,9 @@ class BufferedWriter:
 
     # -- the writer thread -------------------------------------------------
 
-    def _run(self) -> None:
-        if self._replay_at_start and self.spool is not None:
+    def _run(self, *, replay_at_start: bool) -> None:
+        me = threading.get_ident()
+        if replay_at_start and self._replay_at_start and self.spool is not None:
             try:
                 self._try_replay(at_start=True)
             except Exception:
@@ -410,8 +442,9 @@ class BufferedWriter:
                         break
                     self._wake.wait(remaining)
                 batch = self._take(self._queue, self._batch_size)
+                start = self._taken
+                self._taken += len(batch)
                 stopping = self._stopping
-                self._in_flight = []
             if batch:
                 try:
                     self._process(batch)
@@ -420,9 +453,8 @@ class BufferedWriter:
                     self._drop_lost(batch, "an error inside the writer")
                     logger.exception("the capture writer failed on a batch")
                 with self._lock:
-                    self._in_flight = []
-                    self._finished += len(batch)
-                    self._done.notify_all()
+                    self._in_flight.pop(me, None)
+                    self._complete_range(start, start + len(batch))
             elif stopping:
                 return
             if self.spool is None or stopping:
@@ -438,12 +470,19 @@ class BufferedWriter:
             except Exception:
                 logger.exception("replaying the spool failed")
 
-    def _take(self, queue: deque[_Item], limit: int) -> list[Event]:
+    def _complete_range(self, start: int, end: int) -> None:
+        """Mark queued events start..end done; called with the lock held."""
+        self._completed[start] = end
+        while self._finished in self._completed:
+            self._finished = self._completed.pop(self._finished)
+        self._done.notify_all()
+
+    def _take(self, queue: deque[_Queued], limit: int) -> list[Item]:
         """Take up to ``limit`` events off ``queue``; called with the lock held."""
         count = min(limit, len(queue))
         if not count:
             return []
-        batch: list[Event] = []
+        batch: list[Item] = []
         freed = 0
         for _ in range(count):
             event, size = queue.popleft()
@@ -454,22 +493,38 @@ class BufferedWriter:
         self._room.notify_all()
         return batch
 
-    def _process(self, batch: list[Event]) -> None:
-        events = self._redact(batch)
+    def _process(self, batch: list[Item]) -> None:
+        events = self._complete(batch)
         if not events:
             return
         with self._lock:
-            self._in_flight = events
+            self._in_flight[threading.get_ident()] = events
         if self._degraded:
             self._spool_or_drop(events)
             return
         self._write(events)
 
-    def _redact(self, batch: Iterable[Event]) -> list[Event]:
-        if not self._redactors:
-            return list(batch)
+    def _complete(self, batch: Iterable[Item]) -> list[Event]:
+        """Build the pending events of a batch and apply the redactors."""
         out: list[Event] = []
-        for event in batch:
+        for item in batch:
+            # Let a calling thread that waits for the interpreter lock have it
+            # between events, rather than after a whole batch.
+            time.sleep(0)
+            if isinstance(item, dict):
+                event = item
+            else:
+                try:
+                    event = item.build()
+                except Exception as exc:
+                    logger.exception("completing event %s failed", item.event_id)
+                    self._refuse(
+                        {"_id": item.event_id}, f"cannot be built: {exc!r}", None
+                    )
+                    continue
+            if not self._redactors:
+                out.append(event)
+                continue
             result: Event | None = event
             try:
                 for redactor in self._redactors:
@@ -586,7 +641,7 @@ class BufferedWriter:
             except Exception:
                 logger.exception("the on_refused callback raised")
 
-    def _drop_lost(self, events: list[Event], exc: BaseException | str) -> None:
+    def _drop_lost(self, events: Sequence[Item], exc: BaseException | str) -> None:
         with self._lock:
             self._counts["dropped"] += len(events)
         logger.error("%d events were lost: %s", len(events), exc)
@@ -621,7 +676,7 @@ class BufferedWriter:
                 batch = self._take(self._overflow_queue, self._batch_size)
                 if not batch and self._stopping:
                     return
-            events = self._redact(batch)
+            events = self._complete(batch)
             if events:
                 self._spool_or_drop(events)
             with self._lock:
@@ -629,6 +684,14 @@ class BufferedWriter:
                 self._done.notify_all()
 
     def _try_replay(self, *, at_start: bool = False) -> None:
+        if not self._replaying.acquire(blocking=False):
+            return  # another writer thread is at it
+        try:
+            self._replay_now(at_start=at_start)
+        finally:
+            self._replaying.release()
+
+    def _replay_now(self, *, at_start: bool) -> None:
         assert self.spool is not None
         self._next_probe = time.monotonic() + self._probe_interval
         self._spooled_since_replay = False
@@ -689,12 +752,11 @@ class BufferedWriter:
         except Exception:
             logger.exception("closing the capture writer at exit failed")
 
-    def _after_close(self, items: list[_Item]) -> None:
+    def _after_close(self, items: list[_Queued]) -> None:
         """Spool events recorded after close; called with the lock held."""
-        events = [event for event, _ in items]
         self._lock.release()
         try:
-            events = self._redact(events)
+            events = self._complete([item for item, _ in items])
             if events:
                 self._spool_or_drop(events)
                 if self.spool is not None:
