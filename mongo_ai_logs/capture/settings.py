@@ -12,7 +12,7 @@ variable                       meaning                                     defau
 ``AI_LOGS_SPOOL_DIR``          where spool files go                        see below
 ``AI_LOGS_REDACT``             mask API keys and passwords (``on``/        ``on``
                                ``off``)
-``AI_LOGS_WRITE_TIMEOUT_MS``   longest one batch write may take            10000
+``AI_LOGS_WRITE_TIMEOUT_MS``   longest one batch write may take            5000
 ``AI_LOGS_WRITE_RETRIES``      retries of a failed batch before spooling   2
 ``AI_LOGS_PROBE_INTERVAL_MS``  how often a down database is tried again    1000
 ``AI_LOGS_EXIT_TIMEOUT_MS``    longest wait at exit before spooling        5000
@@ -93,7 +93,7 @@ class CaptureSettings:
         redact: Whether the built-in redactor masks credentials. Defaults to
             ``True``.
         write_timeout_ms: Longest time one batch write may take. Defaults to
-            10,000.
+            5000.
         write_retries: Retries of a failed batch before it is spooled.
             Defaults to 2.
         probe_interval_ms: How often a database that failed is tried again.
@@ -111,7 +111,7 @@ class CaptureSettings:
     overflow: Overflow = "spool"
     spool_dir: Path | None = None
     redact: bool = True
-    write_timeout_ms: int = 10_000
+    write_timeout_ms: int = 5000
     write_retries: int = 2
     probe_interval_ms: int = 1000
     exit_timeout_ms: int = 5000

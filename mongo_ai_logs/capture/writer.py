@@ -561,7 +561,7 @@ class BufferedWriter:
                     logger.warning(
                         "writing %d events failed (%s); retry %d of %d",
                         len(events),
-                        exc,
+                        _short(exc),
                         attempt,
                         self.settings.write_retries,
                     )
@@ -577,7 +577,7 @@ class BufferedWriter:
                 logger.warning(
                     "the database cannot take events (%s); spooling to %s until "
                     "it answers again",
-                    exc,
+                    _short(exc),
                     self.spool.directory,
                 )
                 self._degraded = True
@@ -708,7 +708,7 @@ class BufferedWriter:
                 logger.warning(
                     "the database cannot take spooled events (%s); trying again "
                     "every %.1f s",
-                    exc,
+                    _short(exc),
                     self._probe_interval,
                 )
             self._degraded = True
@@ -776,6 +776,14 @@ class BufferedWriter:
     def _finalize_in_child(self) -> None:
         if not self._closed:
             multiprocessing.util.Finalize(self, self._at_exit, exitpriority=10)
+
+
+def _short(exc: BaseException) -> str:
+    """The first part of a driver error, without its topology description."""
+    text = str(exc)
+    for cut in (", Timeout:", " (configured timeouts"):
+        text = text.split(cut, 1)[0]
+    return text
 
 
 def _thread(target: Callable[[], None], name: str) -> threading.Thread:
