@@ -295,3 +295,30 @@ def test_a_forked_child_gets_its_own_writer(
         assert repo.count(type="message") == 7
         assert repo.count(type="run") == 1
         assert repo.get(parent_id) is not None
+
+
+def test_a_slow_server_fills_the_bounded_queue_and_the_rest_waits_in_the_spool(
+    client: MongoClient[Document], repository: AgentLogRepository, tmp_path: Path
+) -> None:
+    settings = FAST.with_changes(
+        max_queue_events=20, batch_size=10, write_timeout_ms=5000
+    )
+    log = AgentLogger(repository, settings=settings, spool=tmp_path)
+    fail_point(
+        client,
+        "alwaysOn",
+        failCommands=["insert"],
+        blockConnection=True,
+        blockTimeMS=1000,
+    )
+    try:
+        ids = record(log, 200)
+        assert wait_until(lambda: log.stats().spooled > 0)
+        assert log.stats().queued <= 20 + 10  # the bound, and a batch for the disk
+    finally:
+        fail_point(client, "off")
+    assert wait_until(lambda: spooled_lines(tmp_path) == 0, timeout=60)
+    assert log.close(30)
+
+    assert log.stats().dropped == 0
+    assert_exactly_once(repository, ids)

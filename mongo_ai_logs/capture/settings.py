@@ -83,7 +83,8 @@ class CaptureSettings:
         batch_size: Events per write. Defaults to 500.
         flush_interval_ms: Queued events are sent at least this often.
             Defaults to 1000.
-        max_queue_events: Events held in memory at most. Defaults to 10,000.
+        max_queue_events: Events held in memory at most, besides one batch
+            on its way to the spool. Defaults to 10,000.
         max_queue_bytes: Payload bytes (strings and bytes, roughly) held in
             memory at most. Defaults to 64 MiB.
         overflow: What happens to an event past the bound: ``"spool"`` writes

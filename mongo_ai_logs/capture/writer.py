@@ -270,10 +270,10 @@ class BufferedWriter:
     def _overflowed(self, event: Item, size: int) -> None:
         """Handle an event past the bound; called with the lock held."""
         if self._overflow == "spool":
-            if len(self._overflow_queue) >= self._max_events:
+            if len(self._overflow_queue) >= self._batch_size:
                 # The disk is slower than the caller: wait for the spooler.
                 self._room.wait_for(
-                    lambda: len(self._overflow_queue) < self._max_events or self._closed
+                    lambda: len(self._overflow_queue) < self._batch_size or self._closed
                 )
             self._overflow_queue.append((event, size))
             self._overflow_accepted += 1
