@@ -93,7 +93,8 @@ class Refusal:
     """An event that was not stored because it cannot be, as given.
 
     Attributes:
-        event_id: The event's ``_id``.
+        event_id: The event's ``_id``; for a spool line that cannot be read
+            back, the file name and line number.
         event_type: Its ``type``, when it has one.
         reason: Why it was refused (never the event's content).
         field: The dotted path of the offending field, when known.
@@ -368,23 +369,26 @@ class BufferedWriter:
         with self._lock:
             self._closed = True
             self._room.notify_all()
+            queued = len(self._queue)
             left = [*self._queue, *self._overflow_queue]
             self._queue.clear()
             self._overflow_queue.clear()
             self._queue_bytes = 0
             in_flight = [e for batch in self._in_flight.values() for e in batch]
-        complete = True
-        if in_flight:
+        complete = not in_flight
+        if in_flight and self.spool is not None:
             logger.warning(
                 "closing while %d events are being written; spooling them too",
                 len(in_flight),
             )
-            complete = self._spool_events(in_flight, count=False) and complete
+            complete = self._spool_events(in_flight, count=False)
         if left:
             events = self._complete([event for event, _ in left])
             complete = self._spool_or_drop(events) and complete
             with self._lock:
-                self._complete_range(self._taken, self._taken + len(left))
+                self._complete_range(self._taken, self._taken + queued)
+                self._taken += queued
+                self._overflow_finished += len(left) - queued
         if self.spool is not None:
             self.spool.close()
         atexit.unregister(self._at_exit)
