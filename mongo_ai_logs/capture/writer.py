@@ -512,9 +512,6 @@ class BufferedWriter:
         """Build the pending events of a batch and apply the redactors."""
         out: list[Event] = []
         for item in batch:
-            # Let a calling thread that waits for the interpreter lock have it
-            # between events, rather than after a whole batch.
-            time.sleep(0)
             if isinstance(item, dict):
                 event = item
             else:
