@@ -407,6 +407,10 @@ def main() -> None:
                 verdict(captured / loop >= 10),
             )
             line(
+                "  raw insert_many / insert loop (the ceiling here)",
+                f"{raw / loop:.1f}x",
+            )
+            line(
                 "  capture / raw insert_many",
                 f"{captured / raw:.2f}",
                 verdict(captured / raw >= 0.7),
