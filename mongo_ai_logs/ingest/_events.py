@@ -1,10 +1,12 @@
 """Our own events, as an export writes them: a JSON list or JSON lines.
 
-Each document goes to the repository as it is. Its ``_id`` (a 24-hex string)
-is kept, so importing an export into an empty database gives back equal
-documents and importing it again adds nothing; its ISO datetimes are read
-back as datetimes by the event model. A document without an ``_id`` gets the
-id of its content, as :meth:`AgentLogRepository.insert` gives it.
+Each document is read back with :func:`mongo_ai_logs.jsonl.from_jsonable`,
+which turns the export's ``%`` markers into the values they stand for
+(datetimes, bytes, ``Decimal``, ...), then goes to the repository. Its ``_id``
+(a 24-hex string) is kept, so importing an export into an empty database gives
+back equal documents and importing it again adds nothing. A document without
+an ``_id`` gets the id of its content, as :meth:`AgentLogRepository.insert`
+gives it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from mongo_ai_logs.ingest._reading import Value
+from mongo_ai_logs.jsonl import from_jsonable
 from mongo_ai_logs.ingest._records import ParsedRecord
 
 __all__ = ["parse"]
@@ -27,4 +30,9 @@ def parse(values: Iterable[Value]) -> Iterator[ParsedRecord]:
             kind = type(value.data).__name__
             yield ParsedRecord(location, error=f"expected an event object, got {kind}")
         else:
-            yield ParsedRecord(location, event=value.data)
+            try:
+                event = from_jsonable(value.data)
+            except (ValueError, TypeError) as exc:
+                yield ParsedRecord(location, error=f"bad value marker: {exc}")
+                continue
+            yield ParsedRecord(location, event=event)
