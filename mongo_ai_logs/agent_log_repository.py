@@ -41,7 +41,7 @@ from pymongo.errors import (
     ConnectionFailure as DriverConnectionFailure,
 )
 
-from mongo_ai_logs.client import MongoConnection
+from mongo_ai_logs.client import MongoConnection, driver_message
 from mongo_ai_logs.codec import (
     EncodedDocument,
     Encoder,
@@ -223,10 +223,10 @@ def _translated(operation: str) -> Iterator[None]:
         yield
     except (ServerSelectionTimeoutError, AutoReconnect, DriverConnectionFailure) as exc:
         raise ConnectionFailedError(
-            f"{operation}: the database is unreachable: {exc}"
+            f"{operation}: the database is unreachable: {driver_message(exc)}"
         ) from exc
     except PyMongoError as exc:
-        raise StoreError(f"{operation} failed: {exc}") from exc
+        raise StoreError(f"{operation} failed: {driver_message(exc)}") from exc
 
 
 class AgentLogRepository:
@@ -634,12 +634,23 @@ class AgentLogRepository:
         return Page(items, next_cursor)
 
     def iter_events(
-        self, *, page_size: int = 500, **filters: Any
+        self, *, page_size: int = 500, load_large_values: bool = True, **filters: Any
     ) -> Iterator[Document]:
-        """Yield every event matching the filters, newest first, page by page."""
+        """Yield every event matching the filters, newest first, page by page.
+
+        Args:
+            page_size: Events fetched per query, up to 1,000.
+            load_large_values: As for :meth:`find`.
+            **filters: As for :meth:`find`.
+        """
         cursor: str | None = None
         while True:
-            page = self.find(limit=page_size, cursor=cursor, **filters)
+            page = self.find(
+                limit=page_size,
+                cursor=cursor,
+                load_large_values=load_large_values,
+                **filters,
+            )
             yield from page.items
             if page.next_cursor is None:
                 return

@@ -34,7 +34,7 @@ from pymongo.errors import (
 from mongo_ai_logs.config import Settings
 from mongo_ai_logs.errors import ConfigurationError, ConnectionFailedError, StoreError
 
-__all__ = ["MongoConnection", "get_client", "ping", "reset_clients"]
+__all__ = ["MongoConnection", "driver_message", "get_client", "ping", "reset_clients"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,11 +117,21 @@ def ping(client: MongoClient[Document], settings: Settings) -> None:
             f"{_without_password(str(reason), settings)}"
         ) from exc
     except PyMongoError as exc:
-        reason = str(exc).split(" (configured timeouts", 1)[0].split(", Timeout:", 1)[0]
+        reason = driver_message(exc)
         raise ConnectionFailedError(
             f"cannot reach MongoDB at {describe_hosts(settings.uri)} within "
             f"{settings.timeout_ms} ms: {_without_password(reason, settings)}"
         ) from exc
+
+
+def driver_message(exc: BaseException) -> str:
+    """The useful head of a driver error's message.
+
+    Server selection errors end with the timeouts and a whole topology
+    description; the reason comes first and is all a reader needs.
+    """
+    text = str(exc).split(" (configured timeouts", 1)[0].split(", Timeout:", 1)[0]
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _key(settings: Settings) -> tuple[str | None, int, str]:

@@ -16,6 +16,8 @@ them all safe itself, the same way on every backend:
   read: ``{"%int": "…"}`` for integers beyond 64 bits, ``{"%decimal": "…"}``
   for a ``Decimal`` that ``Decimal128`` would round, ``{"%set": […]}`` and
   ``{"%frozenset": […]}``, ``{"%date": "…"}`` for a ``datetime.date``.
+- Text with unpaired surrogates (a cut emoji from a JSON ``\ud83d`` escape),
+  which UTF-8 and so BSON cannot carry, is kept as ``{"%text": <bytes>}``.
 - Datetimes become timezone-aware UTC cut to milliseconds, which is what
   MongoDB keeps; naive datetimes are taken as UTC.
 - A subtree that would pass MongoDB's nesting limit of 100 levels is packed
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +72,7 @@ MAX_PAYLOAD_NESTING = 200
 """The deepest nesting the library stores; deeper payloads are refused."""
 
 _PACK_AT = 90
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _OFFLOAD_CANDIDATE_BYTES = 16 * 1024
 _TRUNCATED_HEAD_CHARS = 4096
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -105,11 +109,20 @@ def unescape_key(key: str) -> str:
 
 
 def to_utc_millis(value: dt.datetime) -> dt.datetime:
-    """Return ``value`` in UTC, cut to milliseconds; naive values are UTC."""
+    """Return ``value`` in UTC, cut to milliseconds; naive values are UTC.
+
+    Raises:
+        ValueError: The datetime falls outside years 1 to 9999 once in UTC.
+    """
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     elif value.utcoffset() != dt.timedelta(0) or value.tzinfo is not dt.timezone.utc:
-        value = value.astimezone(dt.timezone.utc)
+        try:
+            value = value.astimezone(dt.timezone.utc)
+        except OverflowError:
+            raise ValueError(
+                f"{value.isoformat()} falls outside years 1 to 9999 in UTC"
+            ) from None
     if value.microsecond % 1000:
         value = value.replace(microsecond=value.microsecond - value.microsecond % 1000)
     return value
@@ -234,13 +247,15 @@ class _EncodeState:
         for key, item in value.items():
             if type(key) is not str:
                 key = self.odd_key(key, path)
-            escaped = _KEY_CACHE.get(key) or _cached_escape(key)
+            escaped = _KEY_CACHE.get(key) or self.new_key(key, path)
             kind = type(item)
             if kind is str:
                 if len(item) > check:
                     item = self.text(item, (path, key), out, escaped)
                 else:
                     self.estimated_bytes += len(item)
+                    if not item.isascii() and _SURROGATE.search(item):
+                        item = _surrogate_text(item)
             elif kind is int:
                 if not _INT64_MIN <= item <= _INT64_MAX:
                     item = {"%int": str(item)}
@@ -262,6 +277,8 @@ class _EncodeState:
                     item = self.text(item, (path, index), out, index)
                 else:
                     self.estimated_bytes += len(item)
+                    if not item.isascii() and _SURROGATE.search(item):
+                        item = _surrogate_text(item)
             elif kind is int:
                 if not _INT64_MIN <= item <= _INT64_MAX:
                     item = {"%int": str(item)}
@@ -271,6 +288,17 @@ class _EncodeState:
                 item = self.value(item, (path, index), depth + 1, out, index)
             out.append(item)
         return out
+
+    def new_key(self, key: str, path: _Path) -> str:
+        """Escape a key not seen before; refuse one UTF-8 cannot carry."""
+        if not key.isascii() and _SURROGATE.search(key):
+            where = _dotted(path) or "event"
+            raise InvalidEventError(
+                f"{_short(where)}: key {key!r} holds an unpaired surrogate, which "
+                "cannot be stored",
+                field=_dotted(path) or None,
+            )
+        return _cached_escape(key)
 
     def odd_key(self, key: Any, path: _Path) -> str:
         """A key that is not exactly a ``str``: a subclass is fine, others not."""
@@ -303,8 +331,15 @@ class _EncodeState:
         if kind is dict or kind is list:
             return self.container(value, path, depth)
         if kind is dt.datetime:
-            return to_utc_millis(value)
+            return self.moment(value, path)
         return self.other(value, path, depth, container, key)
+
+    def moment(self, value: dt.datetime, path: _Path) -> dt.datetime:
+        try:
+            return to_utc_millis(value)
+        except ValueError as exc:
+            where = _dotted(path)
+            raise InvalidEventError(f"{_short(where)}: {exc}", field=where) from None
 
     def container(self, value: Any, path: _Path, depth: int) -> Any:
         if depth > MAX_PAYLOAD_NESTING:
@@ -335,6 +370,8 @@ class _EncodeState:
             if size > _OFFLOAD_CANDIDATE_BYTES:
                 self.candidates.append(_Candidate(size, container, key, path))
         self.estimated_bytes += size
+        if not value.isascii() and _SURROGATE.search(value):
+            return _surrogate_text(value)
         return value
 
     def binary(
@@ -399,7 +436,7 @@ class _EncodeState:
         if isinstance(value, (Mapping, list, tuple)):
             return self.container(value, path, depth)
         if isinstance(value, dt.datetime):
-            return to_utc_millis(value)
+            return self.moment(value, path)
         if isinstance(value, dt.date):
             return {"%date": value.isoformat()}
         if isinstance(value, Decimal):
@@ -446,6 +483,10 @@ class _EncodeState:
                 f"16 MiB, and no value in it can be moved out under the "
                 f"large-value policy {self.policy!r}"
             )
+
+
+def _surrogate_text(value: str) -> dict[str, Binary]:
+    return {"%text": Binary(value.encode("utf-8", "surrogatepass"))}
 
 
 def _height(value: Any) -> int:
@@ -531,6 +572,8 @@ def _decode_marker(value: Mapping[str, Any], load_blob: BlobLoader | None) -> An
         return frozenset(_decode_value(v, load_blob) for v in value["%frozenset"])
     if "%date" in value:
         return dt.date.fromisoformat(value["%date"])
+    if "%text" in value:
+        return bytes(value["%text"]).decode("utf-8", "surrogatepass")
     if "%deep" in value:
         unpacked = bson.decode(bytes(value["%deep"]), codec_options=_PACK_OPTIONS)
         return _decode_value(unpacked["v"], load_blob)

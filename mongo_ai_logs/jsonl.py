@@ -15,6 +15,7 @@ Python value           JSON
 ``set``/``frozenset``  ``{"%set": […]}`` / ``{"%frozenset": […]}``
 NaN, ±infinity         ``{"%float": "nan"}``, ``{"%float": "inf"}``
 ``UUID``               ``{"%uuid": "…"}``
+``ObjectId``           ``{"%oid": "…"}`` (the event's own ``_id`` is a string)
 =====================  ==========================================
 
 The event's own datetime fields (``started_at``, ``created_at``, ...) are
@@ -29,6 +30,7 @@ import base64
 import datetime as dt
 import json
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
@@ -37,6 +39,8 @@ from typing import Any
 from bson.objectid import ObjectId
 
 __all__ = ["TOP_LEVEL_DATETIMES", "dumps", "from_jsonable", "loads", "to_jsonable"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 TOP_LEVEL_DATETIMES = frozenset(
     ["started_at", "ended_at", "created_at", "updated_at", "deleted_at"]
@@ -79,7 +83,7 @@ def _value(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return {"%uuid": str(value)}
     if isinstance(value, ObjectId):
-        return str(value)
+        return {"%oid": str(value)}
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
@@ -93,6 +97,8 @@ def to_jsonable(event: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in event.items():
         if key in TOP_LEVEL_DATETIMES and isinstance(value, dt.datetime):
             out[key] = value.isoformat()
+        elif key == "_id" and isinstance(value, ObjectId):
+            out[key] = str(value)
         else:
             out[_key(str(key))] = _value(value)
     return out
@@ -127,6 +133,8 @@ def _restore_marker(tag: str, inner: Any) -> Any:
         return float(inner)
     if tag == "%uuid":
         return uuid.UUID(inner)
+    if tag == "%oid":
+        return ObjectId(inner)
     raise ValueError(f"unknown marker {tag!r}")
 
 
@@ -145,7 +153,13 @@ def from_jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def dumps(event: Mapping[str, Any]) -> str:
     """One line of JSON for ``event``, without loss (see the module docstring)."""
-    return json.dumps(to_jsonable(event), ensure_ascii=False, separators=(",", ":"))
+    data = to_jsonable(event)
+    line = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    if not line.isascii() and _SURROGATE.search(line):
+        # Unpaired surrogates cannot be written as UTF-8: escape them as JSON
+        # does, which reads back to the same text.
+        line = json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+    return line
 
 
 def loads(line: str) -> dict[str, Any]:

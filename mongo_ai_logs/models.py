@@ -142,9 +142,11 @@ class Source(_Part):
 class AgentLogEvent(BaseModel):
     """One event of an AI application, as stored in MongoDB.
 
-    Only ``type`` is required. ``_id`` is not part of the model: the repository
-    takes it from the input or makes it. ``created_at`` and ``updated_at`` are
-    set by the repository when absent.
+    Only ``type`` is required. ``name`` says what the event is in the words of
+    its source: a span, step, run or score name, as OpenTelemetry names spans.
+    ``_id`` is not part of the model: the repository takes it from the input
+    or makes it. ``created_at`` and ``updated_at`` are set by the repository
+    when absent.
     """
 
     # Numbers given for string fields (a numeric user id) become strings; keys
@@ -154,6 +156,7 @@ class AgentLogEvent(BaseModel):
     )
 
     type: EventType
+    name: str | None = None
     project_id: str | None = None
     user_id: str | None = None
     session_id: str | None = None

@@ -114,3 +114,14 @@ def test_json_nan_round_trips() -> None:
 def test_bad_json_lines_are_value_errors(line: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         jsonl.loads(line)
+
+
+def test_json_keeps_nested_object_ids_and_unpaired_surrogates() -> None:
+    from bson.objectid import ObjectId
+
+    original = {"_id": "65f1c0ffee00000000000000", "ref": ObjectId(), "text": "a\ud83d"}
+
+    line = jsonl.dumps(original)
+
+    line.encode("utf-8")  # writable as UTF-8
+    assert jsonl.loads(line) == original

@@ -13,17 +13,12 @@ import pytest
 
 from mongo_ai_logs import AgentLogRepository
 from mongo_ai_logs.ingest import ingest_file
-from tests.ingest_support import FIXTURES, by_source, new_repo, stored
+from tests.ingest_support import FIXTURES, by_source, stored
 
 OPENAI_CHAT = FIXTURES / "exchanges_openai_chat.jsonl"
 ANTHROPIC = FIXTURES / "exchanges_anthropic.jsonl"
 RESPONSES = FIXTURES / "exchanges_responses.jsonl"
 WITH_ERRORS = FIXTURES / "exchanges_with_errors.jsonl"
-
-
-@pytest.fixture
-def repo() -> AgentLogRepository:
-    return new_repo()
 
 
 def source_lines(path: Path) -> list[dict[str, Any]]:

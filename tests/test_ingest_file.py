@@ -23,15 +23,10 @@ from mongo_ai_logs.ingest import (
     ingest_file,
     read_events,
 )
-from tests.ingest_support import FIXTURES, new_repo, stored
+from tests.ingest_support import FIXTURES, stored
 
 SHAREGPT = FIXTURES / "sharegpt_toolcall.json"
 TRAJECTORY = FIXTURES / "sweagent_twelve_steps.traj"
-
-
-@pytest.fixture
-def repo() -> AgentLogRepository:
-    return new_repo()
 
 
 @pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.iterdir()))

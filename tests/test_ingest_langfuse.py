@@ -15,18 +15,12 @@ from tests.ingest_support import (
     FIXTURES,
     by_source,
     dotted_keys,
-    new_repo,
     stored,
     total,
 )
 
 EXPORT = FIXTURES / "langfuse_trace.json"
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
-
-
-@pytest.fixture
-def repo() -> AgentLogRepository:
-    return new_repo()
 
 
 @pytest.fixture

@@ -5,19 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from mongo_ai_logs import AgentLogRepository
 from mongo_ai_logs.ingest import ingest_file
 from tests.ingest_support import FIXTURES, new_repo, stored
 
 CONVERSATIONS = FIXTURES / "sharegpt_toolcall.json"
 TRUNCATED = FIXTURES / "sharegpt_truncated.json"
-
-
-@pytest.fixture
-def repo() -> AgentLogRepository:
-    return new_repo()
 
 
 def sessions(repo: AgentLogRepository) -> dict[str, list[dict[str, Any]]]:

@@ -10,15 +10,10 @@ import pytest
 
 from mongo_ai_logs import AgentLogRepository
 from mongo_ai_logs.ingest import ingest_file, read_events
-from tests.ingest_support import FIXTURES, new_repo, stored, total
+from tests.ingest_support import FIXTURES, stored, total
 
 TWELVE_STEPS = FIXTURES / "sweagent_twelve_steps.traj"
 FUNCTION_CALLING = FIXTURES / "sweagent_function_calling.traj"
-
-
-@pytest.fixture
-def repo() -> AgentLogRepository:
-    return new_repo()
 
 
 def test_a_trajectory_is_a_run_of_its_twelve_steps(repo: AgentLogRepository) -> None:

@@ -383,3 +383,38 @@ def test_subclasses_of_plain_types_are_stored_as_the_plain_type(
     assert stored["metadata"] == {"red": ["red", 3, [1, 2]]}
     value = stored["metadata"]["red"]
     assert [type(v) for v in value] == [str, int, list]
+
+
+def test_text_with_unpaired_surrogates_round_trips(repo: AgentLogRepository) -> None:
+    # A JSON "\ud83d" escape without its pair: UTF-8, and so BSON, cannot hold it.
+    cut = "emoji cut in half: \ud83d"
+    long_cut = "x" * 10_000 + "\udc00"
+
+    stored = repo.get(repo.insert(event(content=cut, output=[long_cut])))
+
+    assert stored is not None
+    assert stored["content"] == cut
+    assert stored["output"] == [long_cut]
+
+
+def test_a_key_with_an_unpaired_surrogate_is_refused(repo: AgentLogRepository) -> None:
+    with pytest.raises(InvalidEventError, match="surrogate") as caught:
+        repo.insert(event(metadata={"bad\ud800": 1}))
+
+    assert caught.value.field == "metadata"
+
+
+def test_a_datetime_outside_the_utc_range_is_refused_naming_the_field(
+    repo: AgentLogRepository,
+) -> None:
+    ahead = dt.timezone(dt.timedelta(hours=5))
+    too_early = dt.datetime(1, 1, 1, 1, 0, tzinfo=ahead)
+
+    for fields, field in (
+        ({"started_at": too_early}, "started_at"),
+        ({"metadata": {"when": too_early}}, "metadata.when"),
+    ):
+        with pytest.raises(InvalidEventError) as caught:
+            repo.insert(event(**fields))
+        assert caught.value.field == field
+        assert "outside years 1 to 9999" in str(caught.value)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from mongo_ai_logs.ingest._reading import Value
-from mongo_ai_logs.jsonl import from_jsonable
 from mongo_ai_logs.ingest._records import ParsedRecord
+from mongo_ai_logs.jsonl import from_jsonable
 
 __all__ = ["parse"]
 

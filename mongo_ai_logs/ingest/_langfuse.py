@@ -137,6 +137,7 @@ def _run(
     tags = trace.get("tags")
     return event(
         type="run",
+        name=_text(trace.get("name")),
         **common,
         seq=0,
         agent=event(name=_text(trace.get("name"))) or None,
@@ -164,22 +165,22 @@ def _observation(
     metadata, metadata_kept = _metadata(obs.get("metadata"))
     level = obs.get("level")
 
-    used = {"id", "traceId", "startTime", "endTime", "model", "modelParameters"}
+    used = {"id", "traceId", "startTime", "endTime", "model", "modelParameters", "name"}
     used |= {"metadata"} if metadata_kept else set()
     tool = agent = None
     if event_type == "tool_call":
         tool = event(name=name, arguments=obs.get("input"), result=obs.get("output"))
-        used |= {"name", "input", "output"}
+        used |= {"input", "output"}
     else:
         used |= {"input", "output"}
         if kind == "AGENT":
             agent = event(name=name) or None
-            used.add("name")
 
     failed = level == "ERROR"
     parent = obs.get("parentObservationId")
     document = event(
         type=event_type,
+        name=name,
         **common,
         seq=seq,
         agent=agent,
@@ -221,6 +222,7 @@ def _score(
     target = score.get("observationId")
     document = event(
         type="evaluation",
+        name=_text(score.get("name")),
         **common,
         seq=seq,
         output=event(

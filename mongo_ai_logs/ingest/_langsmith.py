@@ -191,13 +191,12 @@ def _event(
     ):
         fields["child_runs"] = run["child_runs"]
 
+    fields.pop("name", None)
     tool = agent = None
     if kind == "tool_call":
         tool = event(name=name, arguments=inputs, result=outputs)
-        fields.pop("name", None)
     elif kind == "run" and name:
         agent = {"name": name}
-        fields.pop("name", None)
     llm = kind == "llm_call"
     error = run.get("error")
     ended_at = timestamp(run.get("end_time"), "end_time")
@@ -205,6 +204,7 @@ def _event(
 
     document = event(
         type=kind,
+        name=name,
         run_id=trace_id,
         session_id=_session(metadata),
         seq=seq,
