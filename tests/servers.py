@@ -113,7 +113,8 @@ class SecantusServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
         try:
-            self.process.wait(timeout=30)
+            # SecantusDB now and then misses a SIGTERM; do not wait long for it.
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
