@@ -1,0 +1,337 @@
+"""Reading a file as a stream of JSON values, whatever its layout.
+
+Three layouts are told apart from the first bytes:
+
+- JSON lines: one value per line, read line by line. A broken line is
+  reported by its number and the lines after it are still read.
+- A JSON array: its elements are decoded one at a time from a growing
+  buffer, so a large export is never held whole. Decoding stops at the first
+  element that is not valid JSON, which is reported with its line.
+- A JSON document, usually pretty-printed (or several, one after the other):
+  each is decoded whole. A first document that is not valid JSON makes the
+  file unreadable.
+
+The reader counts the bytes it has taken from the file, for progress reports.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Literal
+
+from mongo_ai_logs.ingest._records import UnreadableFileError
+
+__all__ = ["JsonInput", "Value", "open_input"]
+
+Layout = Literal["empty", "lines", "array", "documents"]
+
+_CHUNK_BYTES = 1024 * 1024
+_SNIFF_LINES = 5
+_WHITESPACE = " \t\r\n"
+
+
+@dataclass(frozen=True)
+class Value:
+    """One JSON value of a file, or why it could not be decoded.
+
+    Attributes:
+        location: ``"line 7"`` in JSON lines, ``"record 3"`` in an array or a
+            run of documents, ``""`` for a file that is one document.
+        data: The decoded value.
+        error: Why the value could not be decoded; ``data`` is then ``None``.
+    """
+
+    location: str
+    data: Any = None
+    error: str | None = None
+
+
+@contextmanager
+def open_input(path: str | os.PathLike[str]) -> Iterator[JsonInput]:
+    """Open ``path`` for reading as JSON values.
+
+    Raises:
+        UnreadableFileError: The file cannot be opened or read.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as file:
+            yield JsonInput(file, name)
+    except OSError as exc:
+        raise UnreadableFileError(f"{name}: cannot read: {exc.strerror}") from exc
+
+
+class JsonInput:
+    """A file read as JSON values; see the module docstring.
+
+    Args:
+        file: The file, opened in binary mode.
+        name: Its name, for messages.
+    """
+
+    def __init__(self, file: BinaryIO, name: str) -> None:
+        self.name = name
+        self.bytes_read = 0
+        self.size = _regular_size(file)
+        self._file = file
+        self._pending: list[bytes] = []
+        self.layout = self._sniff()
+        self._values = self._decode()
+        self._peeked: list[Value] = []
+
+    def first_value(self, limit: int = 50) -> Any:
+        """The first value that decodes, looking at most ``limit`` values ahead.
+
+        The values looked at are still given by :meth:`values`. Returns
+        ``None`` when none of them decodes.
+
+        Raises:
+            UnreadableFileError: The file is one document that is not JSON.
+        """
+        for value in self._peeked:
+            if value.error is None:
+                return value.data
+        while len(self._peeked) < limit:
+            following = next(self._values, None)
+            if following is None:
+                break
+            self._peeked.append(following)
+            if following.error is None:
+                return following.data
+        return None
+
+    def first_error(self) -> str | None:
+        """The error of the first value looked at by :meth:`first_value`."""
+        for value in self._peeked:
+            if value.error is not None:
+                return f"{value.location}: {value.error}"
+        return None
+
+    def values(self) -> Iterator[Value]:
+        """Every value of the file, in order, each once."""
+        while self._peeked:
+            yield self._peeked.pop(0)
+        yield from self._values
+
+    # -- finding the layout --------------------------------------------------
+
+    def _readline(self) -> bytes:
+        if self._pending:
+            return self._pending.pop(0)
+        line = self._file.readline()
+        self.bytes_read += len(line)
+        return line
+
+    def _read(self, size: int) -> bytes:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            return data
+        data = self._file.read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def _sniff(self) -> Layout:
+        lines: list[bytes] = []
+        first = b""
+        while not first:
+            line = self._file.readline()
+            self.bytes_read += len(line)
+            if not line:
+                self._pending = lines
+                return "empty"
+            lines.append(line)
+            first = line.strip().removeprefix(codecs.BOM_UTF8).strip()
+        layout: Layout = "lines"
+        if first.startswith(b"["):
+            layout = "array"
+        elif first.startswith(b"{") and not _decodes(first):
+            layout = "documents"
+            for _ in range(_SNIFF_LINES):
+                line = self._file.readline()
+                self.bytes_read += len(line)
+                if not line:
+                    break
+                lines.append(line)
+                if line.strip().startswith(b"{") and _decodes(line):
+                    layout = "lines"
+                    break
+        self._pending = lines
+        return layout
+
+    def _decode(self) -> Iterator[Value]:
+        if self.layout == "lines":
+            return self._lines()
+        if self.layout in ("array", "documents"):
+            return _StreamDecoder(self, array=self.layout == "array").values()
+        return iter(())
+
+    # -- JSON lines ----------------------------------------------------------
+
+    def _lines(self) -> Iterator[Value]:
+        number = 0
+        while line := self._readline():
+            number += 1
+            if number == 1:
+                line = line.removeprefix(codecs.BOM_UTF8)
+            text = line.strip()
+            if not text:
+                continue
+            location = f"line {number}"
+            try:
+                yield Value(location, json.loads(text.decode("utf-8")))
+            except UnicodeDecodeError as exc:
+                yield Value(location, error=f"not UTF-8 text ({exc.reason})")
+            except json.JSONDecodeError as exc:
+                yield Value(location, error=_json_error(exc, line=None))
+
+
+class _BrokenTextError(Exception):
+    """The bytes of the file are not UTF-8 text."""
+
+
+class _StreamDecoder:
+    """Decodes the elements of an array, or documents one after another."""
+
+    def __init__(self, source: JsonInput, *, array: bool) -> None:
+        self.source = source
+        self.array = array
+        self.decoder = json.JSONDecoder()
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.text = ""
+        self.pos = 0
+        self.lines_before = 0
+        self.started = False
+        self.eof = False
+
+    def more(self) -> bool:
+        """Read more of the file into the buffer; ``False`` at its end."""
+        if self.eof:
+            return False
+        self.lines_before += self.text.count("\n", 0, self.pos)
+        self.text = self.text[self.pos :]
+        self.pos = 0
+        data = self.source._read(max(_CHUNK_BYTES, len(self.text)))
+        try:
+            decoded = self.utf8.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            line = self.lines_before + self.text.count("\n") + 1
+            raise _BrokenTextError(
+                f"not UTF-8 text ({exc.reason}) near line {line}"
+            ) from None
+        if not self.started:
+            decoded = decoded.removeprefix("\ufeff")
+            self.started = True
+        self.text += decoded
+        if not data:
+            self.eof = True
+        return bool(data)
+
+    def skip_space(self) -> str:
+        """Skip whitespace; return the next character, ``""`` at the end."""
+        while True:
+            while self.pos < len(self.text) and self.text[self.pos] in _WHITESPACE:
+                self.pos += 1
+            if self.pos < len(self.text):
+                return self.text[self.pos]
+            if not self.more():
+                return ""
+
+    def values(self) -> Iterator[Value]:
+        index = 0
+        try:
+            if self.array:
+                self.skip_space()
+                self.pos += 1  # the opening bracket, seen when sniffing
+            while True:
+                problem = self.next_value(index)
+                if problem is not None:
+                    if problem:
+                        yield Value(f"record {index + 1}", error=problem)
+                    return
+                index += 1
+                decoded = self.decode_one()
+                if isinstance(decoded, str):
+                    if index == 1 and not self.array:
+                        raise UnreadableFileError(f"{self.source.name}: {decoded}")
+                    yield Value(f"record {index}", error=decoded)
+                    return
+                if not self.array and index == 1 and not self.skip_space():
+                    yield Value("", decoded[0])
+                    return
+                yield Value(f"record {index}", decoded[0])
+        except _BrokenTextError as exc:
+            if index <= 1 and not self.array:
+                raise UnreadableFileError(f"{self.source.name}: {exc}") from None
+            yield Value(f"record {max(index, 1)}", error=str(exc))
+
+    def next_value(self, index: int) -> str | None:
+        """Move to the next value: ``None`` if there is one, else why not.
+
+        The reason is ``""`` at a proper end (after ``]``, or after the last
+        document) and a message when the array is broken or cut short.
+        """
+        char = self.skip_space()
+        if self.array:
+            if char == "]":
+                return ""
+            if index:
+                if char != ",":
+                    return (
+                        _cut_short if not char else f"expected ',' but found {char!r}"
+                    )
+                self.pos += 1
+                char = self.skip_space()
+        if not char:
+            return _cut_short if self.array else ""
+        return None
+
+    def decode_one(self) -> tuple[Any] | str:
+        """Decode the value at the position: ``(value,)``, or an error message."""
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.text, self.pos)
+            except json.JSONDecodeError as exc:
+                line = self.lines_before + exc.lineno  # before more() moves the text
+                if self.more():
+                    continue
+                return _json_error(exc, line=line)
+            # A number at the end of the buffer may go on in the next chunk.
+            if end == len(self.text) and self.more():
+                continue
+            self.pos = end
+            return (value,)
+
+
+_cut_short = "the file ends before the array is closed; it may be truncated"
+
+
+def _decodes(line: bytes) -> bool:
+    try:
+        json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return True
+
+
+def _json_error(exc: json.JSONDecodeError, *, line: int | None) -> str:
+    where = f"column {exc.colno}" if line is None else f"line {line}"
+    message = exc.msg.removesuffix(" starting at")
+    hint = ""
+    if message.startswith("Unterminated") or exc.pos >= len(exc.doc.rstrip()) - 1:
+        hint = "; the text ends too early, it may be truncated"
+    return f"not valid JSON at {where}: {message}{hint}"
+
+
+def _regular_size(file: BinaryIO) -> int | None:
+    try:
+        info = os.fstat(file.fileno())
+    except (OSError, ValueError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
