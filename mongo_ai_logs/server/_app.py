@@ -66,6 +66,7 @@ MAX_RUN_EVENTS = 10_000
 
 _PAYLOAD_FIELDS = ("content", "input", "output", "metadata", "source")
 _TOOL_PAYLOAD_FIELDS = ("arguments", "result")
+_PREVIEW_CHARS = 160
 _SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 _JSON_TYPES = ("application/json",)
 _CSP = (
@@ -1025,9 +1026,28 @@ def _get_with_markers(
     return event
 
 
+def _preview(event: Mapping[str, Any]) -> str | None:
+    """A line of text that says what a node did, for trees without payloads."""
+    tool = event.get("tool")
+    candidates = [
+        event.get("content"),
+        event.get("input"),
+        tool.get("arguments") if isinstance(tool, Mapping) else None,
+        event.get("output"),
+    ]
+    for value in candidates:
+        if isinstance(value, str) and value.strip():
+            text = " ".join(value.split())
+            return text if len(text) <= _PREVIEW_CHARS else text[:_PREVIEW_CHARS] + "…"
+    return None
+
+
 def _tree_out(node: RunNode, payloads: bool) -> Document:
     event = _event_out(node.event)
     if not payloads:
+        preview = _preview(node.event)
+        if preview is not None:
+            event["preview"] = preview
         present = [
             name for name in _PAYLOAD_FIELDS if event.pop(name, None) is not None
         ]

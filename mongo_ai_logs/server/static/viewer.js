@@ -409,6 +409,7 @@
       el("span", { className: "badge type", text: node.type }),
       el("span", { className: "node-name", text: short(nodeName(node), 80) }),
       el("span", { className: "node-meta", text: meta.join(" \u00b7 ") }),
+      node.preview ? el("span", { className: "node-preview", text: node.preview }) : null,
       node.status ? el("span", { className: "badge " + node.status, text: node.status }) : null,
       node.deleted ? el("span", { className: "badge deleted", text: "deleted" }) : null,
       actions,
@@ -613,7 +614,9 @@
         svg("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end", text: format(value) }),
       );
     }
-    const labelEvery = Math.ceil(days.length / 12);
+    const years = new Set(days.map((d) => d.slice(0, 4)));
+    const label = (day) => (years.size > 1 ? day : day.slice(5));
+    const labelEvery = Math.max(1, Math.ceil((label(days[0]).length * 7 + 10) / (barWidth + 2)));
     days.forEach((day, i) => {
       const x = left + i * (barWidth + 2);
       let base = 0;
@@ -629,7 +632,7 @@
         base += value;
       }
       if (i % labelEvery === 0) {
-        chart.append(svg("text", { x: x + barWidth / 2, y: height + 28, "text-anchor": "middle", text: day.slice(5) }));
+        chart.append(svg("text", { x: x + barWidth / 2, y: height + 28, "text-anchor": "middle", text: label(day) }));
       }
     });
     container.append(chart);
