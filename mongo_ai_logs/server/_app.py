@@ -1103,7 +1103,7 @@ def _add_run_routes(app: FastAPI) -> None:
         )
 
     @app.get(
-        "/v1/runs/{run_id}",
+        "/v1/runs/{run_id:path}",
         summary="Read a run as a tree",
         response_model=RunOut,
         dependencies=strict,
