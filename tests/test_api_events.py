@@ -316,7 +316,14 @@ def test_purge_removes_only_events_deleted_before_the_cutoff_and_needs_admin(
 
 
 def test_purge_refuses_a_body_without_a_time(api: Api) -> None:
-    for body in ({}, {"deleted_before": "yesterday"}, [], {"deleted_before": None}):
+    for body in (
+        {},
+        {"deleted_before": "yesterday"},
+        [],
+        {"deleted_before": None},
+        {"deleted_before": 0},
+        {"deleted_before": 1.5e9},
+    ):
         response = api.client.post("/v1/purge", json=body, headers=auth(ACME_ADMIN))
 
         assert response.status_code == 422, body

@@ -1,4 +1,4 @@
-"""Checks made before a request reaches a route: body size, host and origin.
+"""What wraps every request: body size, host and origin checks, and headers.
 
 - A body larger than the limit is refused with 413 while it is read: a
   ``Content-Length`` over the limit is refused before any byte is read, and a
@@ -10,6 +10,10 @@
 - A request that changes data and carries an ``Origin`` other than the
   service's own is refused, so a page on another site cannot make a
   browser post, delete or purge on its behalf.
+- Every response says ``nosniff`` and may not be framed; the API's answers
+  are not cached, and the viewer's pages may load nothing but the service's
+  own files (a Content-Security-Policy), so logged content that holds markup
+  cannot run as script.
 """
 
 from __future__ import annotations
@@ -34,6 +38,18 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _UNSAFE_METHODS = frozenset(["POST", "PUT", "PATCH", "DELETE"])
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+_COMMON_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+_API_HEADERS = [*_COMMON_HEADERS, (b"cache-control", b"no-store")]
+_PAGE_HEADERS = [*_COMMON_HEADERS, (b"content-security-policy", _CSP.encode())]
 
 
 class BodyTooLargeError(HTTPException):
@@ -123,10 +139,17 @@ class RequestGuard:
                     raise BodyTooLargeError(self.max_body_bytes)
             return message
 
+        extra = _API_HEADERS if scope["path"].startswith("/v1/") else _PAGE_HEADERS
+
         async def tracking_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                present = {bytes(k).lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *(h for h in extra if h[0] not in present),
+                ]
             await send(message)
 
         try:
@@ -147,6 +170,7 @@ async def _refuse(send: Send, status: int, code: str, message: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode("ascii")),
                 (b"connection", b"close"),
+                *_API_HEADERS,
             ],
         }
     )
