@@ -250,6 +250,10 @@ def test_a_chunked_body_is_cut_off_at_the_limit_while_it_is_read(
         '{"type": "debug", "started_at": "+99999-01-01T00:00:00"}',
         '{"type": "debug", "tags": "not-a-list", "seq": 1e300}',
         '{"type": "debug", "cost": -1}',
+        '{"type": "debug", "started_at": "0001-01-01T00:00:00+05:00"}',
+        '{"type": "debug", "ended_at": "9999-12-31T23:59:59-05:00"}',
+        '{"type": "debug", "output": {"%datetime": "0001-01-01T00:00:00+05:00"}}',
+        '{"type": "debug", "_id": "0123456789abcdef01234567", "content": "\\udc80"}',
     ],
 )
 def test_hostile_bodies_get_an_answer_never_a_500(api: Api, body: str) -> None:
@@ -274,6 +278,40 @@ def test_a_lone_surrogate_refuses_only_its_event(api: Api) -> None:
     assert report["inserted"] == 1
     assert report["refused"][0]["index"] == 1
     assert report["refused"][0]["field"] == "content"
+
+
+def test_a_date_out_of_range_refuses_only_its_event(api: Api) -> None:
+    batch = [
+        wire_event(seq=0),
+        {**wire_event(seq=1), "started_at": "0001-01-01T00:00:00+05:00"},
+        wire_event(seq=2),
+    ]
+
+    report = api.client.post("/v1/events", json=batch, headers=W).json()
+
+    assert [r["index"] for r in report["refused"]] == [1]
+    assert "out of range" in report["refused"][0]["reason"]
+    assert report["inserted"] == 2
+    assert report["ids"][0] is not None
+    assert report["ids"][2] is not None
+
+
+def test_times_out_of_range_in_filters_patch_and_purge_are_422(api: Api) -> None:
+    event_id = api.client.post("/v1/events", json=wire_event(), headers=W).json()["id"]
+    early = "0001-01-01T00:00:00+05:00"
+
+    for path in ("/v1/events", "/v1/runs", "/v1/stats", "/v1/stats/daily"):
+        response = api.client.get(path, params={"since": early}, headers=W)
+        assert assert_error(response, 422)["field"] == "since"
+    patch = api.client.patch(
+        f"/v1/events/{event_id}", json={"started_at": early}, headers=W
+    )
+    purge = api.client.post(
+        "/v1/purge", json={"deleted_before": early}, headers=auth(ACME_ADMIN)
+    )
+
+    assert_error(patch, 422)
+    assert assert_error(purge, 422)["field"] == "deleted_before"
 
 
 def test_a_valid_surrogate_pair_is_stored(api: Api) -> None:

@@ -37,6 +37,7 @@ from mongo_ai_logs.server._schemas import (
     SingleResult,
 )
 from mongo_ai_logs.server._settings import ServerSettings
+from mongo_ai_logs.server._store import UNSTORABLE, store_events, unstorable_reason
 
 __all__ = ["router"]
 
@@ -124,7 +125,7 @@ async def post_events(
         positions.append(index)
 
     repo = store.scoped(principal)
-    report = await store.call(repo.insert_many, events)
+    report = await store.call(store_events, repo, events)
     result = _batch_result(len(items), positions, report, refused)
     logger.info(
         "%s stored %d events, %d already present, %d refused",
@@ -286,7 +287,11 @@ async def patch_event(
     repo = store.scoped(principal)
 
     def change() -> Document:
-        if not repo.update(event_id, changes):
+        try:
+            found = repo.update(event_id, changes)
+        except UNSTORABLE as exc:
+            raise ApiError(422, "invalid_update", unstorable_reason(exc)) from None
+        if not found:
             raise not_found(event_id)
         return read_event(repo, event_id)
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field
 
+from mongo_ai_logs.codec import to_utc_millis
 from mongo_ai_logs.models import EventType
 from mongo_ai_logs.server._body import parse_json
 from mongo_ai_logs.server._errors import ApiError
@@ -141,10 +142,9 @@ class PurgeIn(BaseModel):
         try:
             if not isinstance(value, str):
                 raise ValueError("it must be a string")
-            return cls(
-                deleted_before=dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            )
-        except ValueError as exc:
+            cutoff = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return cls(deleted_before=to_utc_millis(cutoff))
+        except (ValueError, OverflowError) as exc:
             raise ApiError(
                 422,
                 "invalid_purge",
@@ -174,6 +174,29 @@ class Health(BaseModel):
 
     status: str
     database: str
+
+
+def _check_time(name: str, value: str | None) -> str | None:
+    """Refuse a time that leaves the calendar once converted to UTC.
+
+    Other malformed times are left to the repository, which names them.
+    """
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    try:
+        to_utc_millis(parsed)
+    except OverflowError:
+        raise ApiError(
+            422,
+            "invalid_filter",
+            f"{name} {value!r:.60} is out of range once converted to UTC",
+            field=name,
+        ) from None
+    return value
 
 
 def _text(description: str) -> Any:
@@ -218,8 +241,8 @@ class EventFilters:
             "status": status,
             "tags": tag or None,
             "metadata": None if not meta else _metadata_filters(meta),
-            "since": since,
-            "until": until,
+            "since": _check_time("since", since),
+            "until": _check_time("until", until),
         }
 
     def given(self) -> dict[str, Any]:
@@ -255,8 +278,8 @@ class RunFilters:
             "model": model,
             "type": type,
             "status": status,
-            "since": since,
-            "until": until,
+            "since": _check_time("since", since),
+            "until": _check_time("until", until),
         }
 
     def given(self) -> dict[str, Any]:
