@@ -106,15 +106,6 @@ def _position(doc: Mapping[str, Any]) -> tuple[dt.datetime, ObjectId]:
     return doc["started_at"], doc["_id"]
 
 
-def _at_or_newer(at: dt.datetime, event_id: ObjectId) -> Document:
-    return {
-        "$or": [
-            {"started_at": {"$gt": at}},
-            {"started_at": at, "_id": {"$gte": event_id}},
-        ]
-    }
-
-
 def list_runs(
     repo: AgentLogRepository,
     *,
@@ -242,14 +233,17 @@ def _not_listed_before(
     """Drop the runs with a matching event at or before the cursor's position.
 
     Those were met, and listed or passed over, by the walk of an earlier page.
+    The events of the candidate runs are read through the ``run_id`` index and
+    compared here, which every backend does cheaply; a keyset ``$or`` in the
+    query made some backends scan the collection.
     """
-    earlier = {
-        doc["run_id"]
-        for doc in repo.collection.find(
-            {"$and": [{**query, "run_id": {"$in": run_ids}}, _at_or_newer(*start)]},
-            {"run_id": 1},
-        )
-    }
+    earlier: set[str] = set()
+    events = repo.collection.find(
+        {**query, "run_id": {"$in": run_ids}}, {"run_id": 1, "started_at": 1}
+    )
+    for doc in events:
+        if _position(doc) >= start:
+            earlier.add(doc["run_id"])
     return [run_id for run_id in run_ids if run_id not in earlier]
 
 
