@@ -31,10 +31,10 @@ from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mongo_ai_logs import AgentLogRepository  # noqa: E402
-from mongo_ai_logs.server import create_app  # noqa: E402
-from tests.api_support import ACME_READ, LiveServer, keyed_settings  # noqa: E402
-from tests.servers import SecantusServer  # noqa: E402
+from mongo_ai_logs import AgentLogRepository
+from mongo_ai_logs.server import create_app
+from tests.api_support import ACME_READ, LiveServer, keyed_settings
+from tests.servers import SecantusServer
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "o3", "llama-3-70b"]
@@ -116,7 +116,8 @@ def measure(
 
     cases: list[tuple[str, Callable[[], Any]]] = [
         ("runs, first page of 50", lambda: get("/v1/runs", limit=50)),
-        (f"runs, page {deep_pages}", lambda: get("/v1/runs", limit=50, cursor=deep_cursor)),
+        (f"runs, page {deep_pages}", lambda: get(
+            "/v1/runs", limit=50, cursor=deep_cursor)),
         ("runs by user", lambda: get("/v1/runs", user_id="user-7")),
         ("runs by model", lambda: get("/v1/runs", model="o3")),
         ("runs that failed", lambda: get("/v1/runs", status="error")),
@@ -178,9 +179,8 @@ def run_backend(name: str, runs: int, repeat: int, deep_pages: int) -> None:
         for label, ms in results:
             print(f"  {label:<28} {ms:>10.1f} {ms / baseline:>13.2f}")
         if page is not None:
-            print(
-                f"  {'viewer: key to first rows':<28} {page:>10.1f} {page / baseline:>13.2f}"
-            )
+            label = "viewer: key to first rows"
+            print(f"  {label:<28} {page:>10.1f} {page / baseline:>13.2f}")
     finally:
         client.close()
         if secantus is not None:
