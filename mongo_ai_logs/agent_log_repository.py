@@ -869,11 +869,16 @@ class AgentLogRepository:
                 )
         return result.modified_count == 1
 
-    def purge(self, *, deleted_before: dt.datetime) -> int:
+    def purge(self, *, deleted_before: dt.datetime, dry_run: bool = False) -> int:
         """Remove for good the events soft-deleted before ``deleted_before``.
 
         Live events are never removed, whatever the cutoff. Returns how many
         events were removed; their offloaded values go with them.
+
+        Args:
+            deleted_before: The cutoff on ``deleted_at``, excluded.
+            dry_run: Count the events that would be removed and remove
+                nothing. Defaults to ``False``.
 
         Raises:
             InvalidFilterError: ``deleted_before`` is not a datetime.
@@ -889,6 +894,9 @@ class AgentLogRepository:
             "deleted": True,
             "deleted_at": {"$lt": cutoff},
         }
+        if dry_run:
+            with _translated("purge"):
+                return self.collection.count_documents(query)
         removed = 0
         with _translated("purge"):
             ids = (doc["_id"] for doc in self.collection.find(query, {"_id": 1}))
