@@ -23,6 +23,7 @@ from tests.api_support import (
     serve_api,
     wire_event,
 )
+from tests.cli_support import InProcessCli
 
 SECRET = "s3cret-key-that-must-never-show"
 
@@ -290,3 +291,32 @@ def test_the_openapi_document_describes_every_route(api: Api) -> None:
         "HTTPBearer",
         "APIKeyHeader",
     }
+
+
+# -- the CLI's serve command --------------------------------------------------------
+
+
+def test_the_cli_serve_command_starts_the_service_on_its_host_and_port(
+    collection: Collection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[Any] = []
+    monkeypatch.setattr(
+        "mongo_ai_logs.server._serve.uvicorn.Server.run",
+        lambda server: started.append(server.config),
+    )
+    cli = InProcessCli(collection)
+
+    result = cli("serve", "--port", "8123", "--project", "acme")
+
+    assert result.code == 0, result.err
+    assert (started[0].host, started[0].port) == ("127.0.0.1", 8123)
+    assert cli.opened[0].project == "acme"
+
+
+def test_the_cli_serve_command_refuses_a_public_host_without_keys(
+    collection: Collection[Any],
+) -> None:
+    result = InProcessCli(collection)("serve", "--host", "0.0.0.0")
+
+    assert result.code != 0
+    assert "127.0.0.1 only" in result.err
