@@ -29,6 +29,7 @@ COMMANDS = [
     "restore",
     "purge",
     "export",
+    "serve",
 ]
 
 

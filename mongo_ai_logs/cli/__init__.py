@@ -11,6 +11,7 @@ Run ``mongo-ai-logs --help``, or ``python -m mongo_ai_logs``. Commands::
     delete    soft-delete events; restore brings them back
     purge     remove for good the events soft-deleted before a cutoff
     export    the events as JSON lines, which ingest reads back
+    serve     the REST API and the web viewer (mongo-ai-logs[server])
 
 With ``MONGODB_URI`` set the events live on that server; without it, in a
 local store that lasts between commands (see :mod:`mongo_ai_logs.local_store`).

@@ -97,6 +97,10 @@ _EXAMPLES = {
         "  mongo-ai-logs export --run 5f2c0e7a > run.jsonl\n"
         "  mongo-ai-logs export --since 2025-06-01 -o june.jsonl"
     ),
+    "serve": (
+        "  mongo-ai-logs serve                  # http://127.0.0.1:8000/\n"
+        "  AI_LOGS_API_KEYS=... mongo-ai-logs serve --host 0.0.0.0 --port 8080"
+    ),
 }
 
 
@@ -389,6 +393,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(export, deleted=True)
     export.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE (default: stdout)"
+    )
+
+    serve = command(
+        "serve",
+        "serve the REST API and the web viewer until interrupted (needs "
+        "mongo-ai-logs[server]; see docs/api.md)",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1; another one needs "
+        "AI_LOGS_API_KEYS)",
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="TCP port (default: 8000)"
     )
     return parser
 

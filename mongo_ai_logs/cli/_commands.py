@@ -35,6 +35,7 @@ from mongo_ai_logs.cli._format import (
 from mongo_ai_logs.cli._prices import PriceTable
 from mongo_ai_logs.cli._progress import ProgressBar
 from mongo_ai_logs.cli._store import OpenStore, StoreOptions
+from mongo_ai_logs.config import Settings
 from mongo_ai_logs.demo import run_demo
 from mongo_ai_logs.ingest import FileReport, ingest_file
 from mongo_ai_logs.runs import RunNode, load_run
@@ -756,6 +757,33 @@ def _write_events(
     return count
 
 
+# -- serve ------------------------------------------------------------------
+
+
+def cmd_serve(ctx: Context) -> int:
+    """Serve the REST API and the viewer on the command's store."""
+    try:
+        from mongo_ai_logs.server import ServerSettings, serve
+    except ImportError:
+        ctx.note(
+            "error: the service needs its extra: pip install 'mongo-ai-logs[server]'"
+        )
+        return ExitCode.USAGE
+    server_settings = ServerSettings.load(project=ctx.args.project)
+    with ctx.store() as store:
+        settings = Settings.load()
+        if store.local is not None:
+            settings = settings.with_changes(uri=store.local.uri)
+        serve(
+            settings,
+            server_settings,
+            host=ctx.args.host,
+            port=ctx.args.port,
+            log_level="debug" if ctx.args.verbose > 1 else "info",
+        )
+    return ExitCode.OK
+
+
 COMMANDS: dict[str, Callable[[Context], int]] = {
     "demo": cmd_demo,
     "ping": cmd_ping,
@@ -767,5 +795,6 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "restore": cmd_restore,
     "purge": cmd_purge,
     "export": cmd_export,
+    "serve": cmd_serve,
 }
 """Each command's function, by name."""
