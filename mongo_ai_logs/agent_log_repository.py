@@ -64,6 +64,7 @@ from mongo_ai_logs.query import (
     EventFilter,
     after_cursor,
     blob_indexes,
+    checked_datetime,
     encode_cursor,
     event_indexes,
 )
@@ -325,8 +326,8 @@ class AgentLogRepository:
         project = document.get("project_id")
         if project is not None and project != self.project_id:
             raise InvalidEventError(
-                f"project_id {project!r} is not this repository's project "
-                f"{self.project_id!r}; use repository.for_project({project!r})",
+                f"project_id {project!r} is not the project events are stored "
+                f"in here ({self.project_id!r}); leave it out or give the same",
                 field="project_id",
             )
         document["project_id"] = self.project_id
@@ -573,13 +574,22 @@ class AgentLogRepository:
         return {key: b"".join(chunks) for key, chunks in parts.items()}
 
     def get(
-        self, event_id: str | ObjectId, include_deleted: bool = False
+        self,
+        event_id: str | ObjectId,
+        include_deleted: bool = False,
+        *,
+        load_large_values: bool = True,
     ) -> Document | None:
         """Return the event with this id, or ``None``.
 
         ``None`` also answers an id that is not an event id at all
         (``"favicon.ico"``, a UUID), an event of another project, and a
         soft-deleted event unless ``include_deleted`` is true.
+
+        Args:
+            event_id: The event's id, as a string or an ObjectId.
+            include_deleted: Return a soft-deleted event too.
+            load_large_values: As for :meth:`find`.
         """
         oid = parse_event_id(event_id)
         if oid is None:
@@ -587,7 +597,9 @@ class AgentLogRepository:
         query = self._scope(oid) if include_deleted else self._scope(oid, deleted=False)
         with _translated("get"):
             document = self.collection.find_one(query)
-        return None if document is None else self._decode(document)
+        if document is None:
+            return None
+        return self._decode(document, load_large_values=load_large_values)
 
     def find(
         self,
@@ -899,7 +911,7 @@ class AgentLogRepository:
                 f"purge: deleted_before must be a datetime, got {deleted_before!r}",
                 field="deleted_before",
             )
-        cutoff = to_utc_millis(deleted_before)
+        cutoff = checked_datetime("deleted_before", deleted_before)
         query = {
             "project_id": self.project_id,
             "deleted": True,

@@ -16,6 +16,7 @@ Python value           JSON
 NaN, ±infinity         ``{"%float": "nan"}``, ``{"%float": "inf"}``
 ``UUID``               ``{"%uuid": "…"}``
 ``ObjectId``           ``{"%oid": "…"}`` (the event's own ``_id`` is a string)
+unpaired surrogates    ``{"%text": "<base64 of the text's bytes>"}``
 =====================  ==========================================
 
 The event's own datetime fields (``started_at``, ``created_at``, ...) are
@@ -57,7 +58,12 @@ def _unkey(key: str) -> str:
 
 def _value(value: Any) -> Any:
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind is str:
+        if value.isascii() or not _SURROGATE.search(value):
+            return value
+        raw = value.encode("utf-8", "surrogatepass")
+        return {"%text": base64.b64encode(raw).decode("ascii")}
+    if kind is int or kind is bool or value is None:
         return value
     if kind is float:
         if math.isfinite(value):
@@ -135,6 +141,8 @@ def _restore_marker(tag: str, inner: Any) -> Any:
         return uuid.UUID(inner)
     if tag == "%oid":
         return ObjectId(inner)
+    if tag == "%text":
+        return base64.b64decode(inner).decode("utf-8", "surrogatepass")
     raise ValueError(f"unknown marker {tag!r}")
 
 
@@ -153,13 +161,7 @@ def from_jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def dumps(event: Mapping[str, Any]) -> str:
     """One line of JSON for ``event``, without loss (see the module docstring)."""
-    data = to_jsonable(event)
-    line = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    if not line.isascii() and _SURROGATE.search(line):
-        # Unpaired surrogates cannot be written as UTF-8: escape them as JSON
-        # does, which reads back to the same text.
-        line = json.dumps(data, ensure_ascii=True, separators=(",", ":"))
-    return line
+    return json.dumps(to_jsonable(event), ensure_ascii=False, separators=(",", ":"))
 
 
 def loads(line: str) -> dict[str, Any]:

@@ -32,6 +32,7 @@ __all__ = [
     "INDEXED_FIELDS",
     "SORT",
     "EventFilter",
+    "checked_datetime",
     "decode_cursor",
     "encode_cursor",
     "event_indexes",
@@ -79,15 +80,17 @@ def _string_value(name: str, value: Any) -> str:
 
 
 def _datetime_value(name: str, value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return to_utc_millis(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, dt.datetime):
+            return to_utc_millis(value)
+        if isinstance(value, str):
             return to_utc_millis(
                 dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
             )
-        except ValueError:
-            pass
+    except ValueError as exc:
+        raise InvalidFilterError(
+            f"filter {name!r} is not a usable time: {exc}", field=name
+        ) from None
     raise InvalidFilterError(
         f"filter {name!r} must be a datetime or an ISO 8601 string, got "
         f"{_describe(value)}",
@@ -95,9 +98,20 @@ def _datetime_value(name: str, value: Any) -> dt.datetime:
     )
 
 
+def checked_datetime(name: str, value: Any) -> dt.datetime:
+    """``value`` (a datetime or ISO 8601 string) in UTC milliseconds.
+
+    Raises:
+        InvalidFilterError: It is neither, or leaves years 1-9999 in UTC.
+    """
+    return _datetime_value(name, value)
+
+
 def _metadata_value(key: str, value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return _datetime_value(f"metadata.{key}", value)
     if value is None or isinstance(value, _SCALARS):
-        return to_utc_millis(value) if isinstance(value, dt.datetime) else value
+        return value
     raise InvalidFilterError(
         f"metadata filter {key!r} must be a string, number, boolean, datetime or "
         f"None, got {type(value).__name__} {_describe(value)}; operators are "

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pymongo.collection import Collection
 
-from mongo_ai_logs import AgentLogRepository, Settings, reset_clients
+from mongo_ai_logs import AgentLogRepository, Settings, jsonl, reset_clients
 from mongo_ai_logs.server import ServerSettings, create_app
 from tests.api_support import (
     ACME_ADMIN,
@@ -268,16 +268,20 @@ def test_hostile_bodies_get_an_answer_never_a_500(api: Api, body: str) -> None:
                 assert report["refused"][0]["reason"]
 
 
-def test_a_lone_surrogate_refuses_only_its_event(api: Api) -> None:
+def test_a_lone_surrogate_in_text_is_stored_and_in_a_key_refused(api: Api) -> None:
     body = (
-        '[{"type": "debug", "content": "ok"}, {"type": "debug", "content": "\\ud800"}]'
+        '[{"type": "debug", "content": "cut \\ud800"},'
+        ' {"type": "debug", "metadata": {"k\\udfff": 1}}]'
     )
 
     report = api.client.post("/v1/events", content=body, headers=JSON).json()
 
     assert report["inserted"] == 1
     assert report["refused"][0]["index"] == 1
-    assert report["refused"][0]["field"] == "content"
+    assert report["refused"][0]["field"] == "metadata"
+    event = api.client.get(f"/v1/events/{report['ids'][0]}", headers=W)
+    assert event.status_code == 200
+    assert jsonl.from_jsonable(event.json())["content"] == "cut \ud800"
 
 
 def test_a_date_out_of_range_refuses_only_its_event(api: Api) -> None:
@@ -290,7 +294,7 @@ def test_a_date_out_of_range_refuses_only_its_event(api: Api) -> None:
     report = api.client.post("/v1/events", json=batch, headers=W).json()
 
     assert [r["index"] for r in report["refused"]] == [1]
-    assert "out of range" in report["refused"][0]["reason"]
+    assert "outside years 1 to 9999" in report["refused"][0]["reason"]
     assert report["inserted"] == 2
     assert report["ids"][0] is not None
     assert report["ids"][2] is not None
@@ -333,7 +337,7 @@ def test_patch_refuses_bad_bodies_with_a_4xx(api: Api) -> None:
         (b"[]", 422),
         (b"{}", 422),
         (b'"status"', 422),
-        (b'{"content": "\\udc00"}', 422),
+        (b'{"metadata": {"k\\udc00": 1}}', 422),
         (b'{"$set": {"status": "error"}}', 422),
         (b'{"metadata.x": 1}', 422),
         (b'{"deleted": false}', 422),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +23,6 @@ from mongo_ai_logs.jsonl import from_jsonable, to_jsonable
 from mongo_ai_logs.server._errors import ApiError
 
 __all__ = [
-    "TextError",
     "decode_event",
     "event_out",
     "read_json",
@@ -32,11 +30,6 @@ __all__ = [
 ]
 
 Document = dict[str, Any]
-
-# A lone surrogate can only come from a \uD800-\uDFFF escape, or from the
-# bytes that encode one (which the parser lets through); a body without
-# either needs no closer look.
-_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -60,8 +53,8 @@ def parse_json(raw: bytes | str) -> Any:
         raise ValueError("the JSON is nested too deeply to read") from None
 
 
-async def read_json(request: Request) -> tuple[Any, bool]:
-    """The request's JSON body, and whether it may hold a lone surrogate.
+async def read_json(request: Request) -> Any:
+    """The request's JSON body.
 
     Raises:
         ApiError: 415 when the body is not declared as JSON, 400 when it is
@@ -85,61 +78,18 @@ async def read_json(request: Request) -> tuple[Any, bool]:
         raise ApiError(
             400, "invalid_json", f"the body is not valid JSON: {exc}"
         ) from None
-    return data, bool(_SURROGATE_HINT.search(raw))
+    return data
 
 
-class TextError(ValueError):
-    """A string or key holds a lone UTF-16 surrogate, which UTF-8 cannot hold.
-
-    Attributes:
-        field: The dotted path of the string.
-    """
-
-    def __init__(self, field: str) -> None:
-        super().__init__(
-            f"{field}: the text holds a lone UTF-16 surrogate, which UTF-8 and "
-            "MongoDB cannot store"
-        )
-        self.field = field
-
-
-def _unencodable_path(value: Any) -> str | None:
-    """The path of the first string or key that UTF-8 cannot hold, if any."""
-    stack: list[tuple[Any, str]] = [(value, "")]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return where or "event"
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                stack.append((key, where or "event"))
-                stack.append((child, f"{where}.{key}" if where else str(key)))
-        elif isinstance(item, list):
-            stack.extend((child, f"{where}.{i}") for i, child in enumerate(item))
-    return None
-
-
-def decode_event(data: Any, check_text: bool) -> Document:
+def decode_event(data: Any) -> Document:
     """Turn one event (or a change) as JSON into the caller's dict.
 
-    Args:
-        data: The parsed JSON.
-        check_text: Look for lone surrogates (see :func:`read_json`).
-
     Raises:
-        TextError: A string cannot be stored.
         ValueError: ``data`` is not an object, or a %-marker is malformed.
     """
     if not isinstance(data, dict):
         kind = "null" if data is None else type(data).__name__
         raise ValueError(f"an event must be a JSON object, got {kind}")
-    if check_text:
-        where = _unencodable_path(data)
-        if where is not None:
-            raise TextError(where.encode("utf-8", "backslashreplace").decode())
     try:
         return from_jsonable(data)
     except RecursionError:

@@ -15,17 +15,13 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from mongo_ai_logs.agent_log_repository import AgentLogRepository, InsertReport
-from mongo_ai_logs.codec import decode_document
-from mongo_ai_logs.ids import parse_event_id
 from mongo_ai_logs.server._body import (
-    TextError,
     decode_event,
     event_out,
     read_json,
 )
 from mongo_ai_logs.server._deps import Admin, Reader, StoreDep, Writer, strict_query
 from mongo_ai_logs.server._errors import ApiError
-from mongo_ai_logs.server._runs import translated
 from mongo_ai_logs.server._schemas import (
     ERRORS,
     BatchResult,
@@ -37,7 +33,6 @@ from mongo_ai_logs.server._schemas import (
     SingleResult,
 )
 from mongo_ai_logs.server._settings import ServerSettings
-from mongo_ai_logs.server._store import UNSTORABLE, store_events, unstorable_reason
 
 __all__ = ["router"]
 
@@ -92,7 +87,7 @@ async def post_events(
     ``mongo_ai_logs.jsonl`` (``{"%datetime": ...}``, ``{"%bytes": ...}``).
     """
     settings: ServerSettings = request.app.state.server_settings
-    data, check_text = await read_json(request)
+    data = await read_json(request)
     single = isinstance(data, dict)
     items = [data] if single else data
     if not isinstance(items, list):
@@ -115,17 +110,14 @@ async def post_events(
     refused: list[Document] = []
     for index, item in enumerate(items):
         try:
-            events.append(decode_event(item, check_text))
-        except TextError as exc:
-            refused.append({"index": index, "reason": str(exc), "field": exc.field})
-            continue
+            events.append(decode_event(item))
         except ValueError as exc:
             refused.append({"index": index, "reason": str(exc), "field": None})
             continue
         positions.append(index)
 
     repo = store.scoped(principal)
-    report = await store.call(store_events, repo, events)
+    report = await store.call(repo.insert_many, events)
     result = _batch_result(len(items), positions, report, refused)
     logger.info(
         "%s stored %d events, %d already present, %d refused",
@@ -207,31 +199,9 @@ def read_event(
     load_large_values: bool = True,
 ) -> Document:
     """The event, or a 404 when the repository's project has no such event."""
-    if load_large_values:
-        event = repo.get(event_id, include_deleted=include_deleted)
-    else:
-        event = _get_with_markers(repo, event_id, include_deleted)
+    event = repo.get(event_id, include_deleted, load_large_values=load_large_values)
     if event is None:
         raise not_found(event_id)
-    return event
-
-
-def _get_with_markers(
-    repo: AgentLogRepository, event_id: str, include_deleted: bool
-) -> Document | None:
-    """The event as ``find(load_large_values=False)`` shows it."""
-    oid = parse_event_id(event_id)
-    if oid is None:
-        return None
-    query: Document = {"_id": oid, "project_id": repo.project_id}
-    if not include_deleted:
-        query["deleted"] = False
-    with translated("get"):
-        document = repo.collection.find_one(query)
-    if document is None:
-        return None
-    event = decode_document(document, None)
-    event["_id"] = str(oid)
     return event
 
 
@@ -271,7 +241,7 @@ async def patch_event(
     Identity, audit and deletion fields cannot be changed here. Answers with
     the event as it is after the change.
     """
-    data, check_text = await read_json(request)
+    data = await read_json(request)
     if not isinstance(data, dict) or not data:
         raise ApiError(
             422,
@@ -279,19 +249,13 @@ async def patch_event(
             "the body must be a JSON object of the fields to change",
         )
     try:
-        changes = decode_event(data, check_text)
-    except TextError as exc:
-        raise ApiError(422, "invalid_update", str(exc), field=exc.field) from None
+        changes = decode_event(data)
     except ValueError as exc:
         raise ApiError(422, "invalid_update", str(exc)) from None
     repo = store.scoped(principal)
 
     def change() -> Document:
-        try:
-            found = repo.update(event_id, changes)
-        except UNSTORABLE as exc:
-            raise ApiError(422, "invalid_update", unstorable_reason(exc)) from None
-        if not found:
+        if not repo.update(event_id, changes):
             raise not_found(event_id)
         return read_event(repo, event_id)
 
@@ -359,7 +323,7 @@ async def purge(request: Request, principal: Admin, store: StoreDep) -> JSONResp
 
     Live events are never removed, whatever the cutoff.
     """
-    data, _ = await read_json(request)
+    data = await read_json(request)
     cutoff = PurgeIn.read(data).deleted_before
     repo = store.scoped(principal)
     purged = await store.call(repo.purge, deleted_before=cutoff)
