@@ -136,4 +136,4 @@ def test_events_of_another_project_are_refused_with_the_reason(
     report = ingest_file(new_repo(project_id="other"), path)
 
     assert report.stored == 0
-    assert "is not this repository's project" in report.refused[0].reason
+    assert "is not the project events are stored in here" in report.refused[0].reason
