@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from heapq import merge
 from itertools import islice
 from typing import Any, Literal, TypeVar
 
@@ -630,10 +631,22 @@ class AgentLogRepository:
                 f"limit must be a whole number >= 1, got {limit!r}"
             )
         limit = min(limit, MAX_PAGE_SIZE)
-        query = after_cursor(self._query("find", filters), cursor)
-
+        event_filter = EventFilter.from_kwargs("find", filters)
         with _translated("find"):
-            documents = list(self.collection.find(query).sort(SORT).limit(limit + 1))
+            # One index-ordered query per deletion state, merged newest first.
+            streams = [
+                self.collection.find(
+                    after_cursor(
+                        event_filter.query(self.project_id, deleted=state), cursor
+                    )
+                )
+                .sort(SORT)
+                .limit(limit + 1)
+                for state in event_filter.deletion_states
+            ]
+            documents = list(
+                islice(merge(*streams, key=_sort_key, reverse=True), limit + 1)
+            )
         more = len(documents) > limit
         documents = documents[:limit]
         next_cursor = None
@@ -1037,3 +1050,8 @@ def _cost_parts(
     if "total" not in parts and parts:
         parts["total"] = parts.get("input", 0.0) + parts.get("output", 0.0)
     return parts
+
+
+def _sort_key(document: Document) -> tuple[dt.datetime, ObjectId]:
+    """The key of :data:`SORT`, for merging sorted results in Python."""
+    return document["started_at"], document["_id"]

@@ -221,18 +221,37 @@ class EventFilter:
         )
 
     @property
+    def deletion_states(self) -> tuple[bool, ...]:
+        """The values of ``deleted`` a sorted read asks for, one query each.
+
+        Each query then has an equality on ``deleted`` and walks an index in
+        sort order; the reader merges them. (``{"$in": [False, True]}`` asks
+        the server to do that merge, which not every planner does.)
+        """
+        return (False, True) if self.include_deleted else (False,)
+
+    @property
     def narrows(self) -> bool:
         """Whether any filter beyond project and deletion state is set."""
         return bool(
             self.equals or self.tags or self.metadata or self.since or self.until
         )
 
-    def query(self, project_id: str | None) -> dict[str, Any]:
-        """The MongoDB filter document, scoped to ``project_id``."""
-        query: dict[str, Any] = {
-            "project_id": project_id,
-            "deleted": {"$in": [False, True]} if self.include_deleted else False,
-        }
+    def query(
+        self, project_id: str | None, *, deleted: bool | None = None
+    ) -> dict[str, Any]:
+        """The MongoDB filter document, scoped to ``project_id``.
+
+        ``deleted`` narrows a filter that includes deleted events to one
+        deletion state (see :meth:`deletion_states`).
+        """
+        if deleted is not None:
+            deleted_query: Any = deleted
+        elif self.include_deleted:
+            deleted_query = {"$in": [False, True]}
+        else:
+            deleted_query = False
+        query: dict[str, Any] = {"project_id": project_id, "deleted": deleted_query}
         for field, value in self.equals:
             query[field] = value
         if self.tags:

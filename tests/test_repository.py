@@ -293,6 +293,29 @@ def test_keyset_pages_cover_ties_without_gaps_or_repeats(
     assert started == sorted(started, reverse=True)
 
 
+def test_pages_with_deleted_events_interleave_both_in_one_order(
+    repo: AgentLogRepository,
+) -> None:
+    ids = repo.insert_many(event(seq=i, started_at=at(i // 4)) for i in range(40)).ids
+    for event_id in ids[::3]:
+        assert event_id is not None
+        repo.soft_delete(event_id)
+
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = repo.find(limit=6, cursor=cursor, include_deleted=True)
+        seen.extend(page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+    assert sorted(e["seq"] for e in seen) == list(range(40))
+    keys = [(e["started_at"], e["_id"]) for e in seen]
+    assert keys == sorted(keys, reverse=True)
+    assert {e["seq"] for e in seen if e["deleted"]} == set(range(0, 40, 3))
+
+
 def test_limit_is_capped(repo: AgentLogRepository) -> None:
     repo.insert_many(event(seq=i) for i in range(MAX_PAGE_SIZE + 5))
 
