@@ -293,12 +293,32 @@ def run_summaries(
             rows = _group_here(repo, match)
         else:
             rows = list(
-                repo.collection.aggregate([{"$match": match}, {"$group": group}])
+                repo.collection.aggregate([*_matching(repo, match), {"$group": group}])
             )
     for row in rows:
         run_id = row.pop("_id")
         summaries[run_id] = _summary(run_id, row)
     return summaries
+
+
+def _matching(repo: AgentLogRepository, match: Document) -> list[Document]:
+    """Pipeline stages that select ``match``, each on an equality of ``deleted``.
+
+    ``{"deleted": {"$in": [False, True]}}`` becomes a match of the live events
+    and a ``$unionWith`` of the deleted ones: two reads that each follow an
+    index, where some planners answer the ``$in`` with a full scan.
+    """
+    if not isinstance(match["deleted"], dict):
+        return [{"$match": match}]
+    return [
+        {"$match": {**match, "deleted": False}},
+        {
+            "$unionWith": {
+                "coll": repo.collection.name,
+                "pipeline": [{"$match": {**match, "deleted": True}}],
+            }
+        },
+    ]
 
 
 def _embedded(repo: AgentLogRepository) -> bool:
