@@ -47,6 +47,7 @@ from mongo_ai_logs.codec import (
     EncodedDocument,
     Encoder,
     LargeValuePolicy,
+    blob_keys,
     decode_document,
     to_utc_millis,
 )
@@ -409,6 +410,7 @@ class AgentLogRepository:
                 self.collection.insert_one(prepared.document)
                 logger.debug("inserted event %s", prepared.event_id)
             except DuplicateKeyError:
+                self._drop_unused_blobs([prepared])
                 self._check_duplicates_owned([prepared.event_id])
         return str(prepared.event_id)
 
@@ -475,6 +477,7 @@ class AgentLogRepository:
                             error.get("errmsg", "write refused")
                         )
 
+        self._drop_unused_blobs([prepared[i] for i in (*duplicates, *failed)])
         if duplicates:
             foreign = self._check_duplicates_owned(
                 [prepared[i].event_id for i in duplicates], raise_error=False
@@ -533,6 +536,34 @@ class AgentLogRepository:
                 if any(e.get("code") != 11000 for e in errors):
                     raise
 
+    def _drop_unused_blobs(self, prepared: list[PreparedEvent]) -> None:
+        """Remove the chunks these events wrote that their stored event lacks.
+
+        An insert that finds its event already stored (or is refused) leaves
+        behind the chunks of any value that differs from the stored one. The
+        chunks the stored event refers to are kept, whoever wrote them.
+        """
+        written = {p.event_id: set(p.blobs) for p in prepared if p.blobs}
+        if not written:
+            return
+        with _translated("storing large values"):
+            for stored in self.collection.find(
+                {"_id": {"$in": list(written)}, "project_id": self.project_id}
+            ):
+                written[stored["_id"]] -= blob_keys(stored)
+            for event_id, keys in written.items():
+                if keys:
+                    self._delete_blobs(event_id, keys)
+
+    def _delete_blobs(self, event_id: ObjectId, keys: Iterable[str]) -> None:
+        self.blobs.delete_many(
+            {
+                "event_id": event_id,
+                "blob": {"$in": sorted(keys)},
+                "project_id": self.project_id,
+            }
+        )
+
     def _chunks(self, event_id: ObjectId, key: str, data: bytes) -> Iterator[Document]:
         for n, start in enumerate(range(0, max(len(data), 1), _CHUNK_BYTES)):
             yield {
@@ -558,19 +589,22 @@ class AgentLogRepository:
         def load_blob(key: str) -> bytes | None:
             nonlocal blobs
             if blobs is None:
-                blobs = self._load_blobs(event_id)
+                blobs = self._load_blobs(event_id, blob_keys(document))
             return blobs.get(key)
 
         decoded = decode_document(document, load_blob if load_large_values else None)
         decoded["_id"] = str(event_id)
         return decoded
 
-    def _load_blobs(self, event_id: ObjectId) -> dict[str, bytes]:
+    def _load_blobs(self, event_id: ObjectId, keys: set[str]) -> dict[str, bytes]:
         parts: dict[str, list[bytes]] = {}
+        query = {
+            "event_id": event_id,
+            "blob": {"$in": sorted(keys)},
+            "project_id": self.project_id,
+        }
         with _translated("reading large values"):
-            for chunk in self.blobs.find({"event_id": event_id}).sort(
-                [("blob", 1), ("n", 1)]
-            ):
+            for chunk in self.blobs.find(query).sort([("blob", 1), ("n", 1)]):
                 parts.setdefault(chunk["blob"], []).append(bytes(chunk["data"]))
         return {key: b"".join(chunks) for key, chunks in parts.items()}
 
@@ -726,18 +760,30 @@ class AgentLogRepository:
             return False
         to_set, to_unset = self._validated_changes(changes)
         now = _now()
-        prefix = f"u{int(now.timestamp() * 1000)}-"
-        encoded = self._encoder.encode(to_set, blob_prefix=prefix)
+        # Values this update offloads get keys no other write has, so two
+        # updates at once never share chunks.
+        encoded = self._encoder.encode(to_set, blob_prefix=f"u{ObjectId()}-")
+        written = set(encoded.blobs)
         self._write_blobs([PreparedEvent(oid, {}, encoded.blobs)])
 
         operations: Document = {"$set": {**encoded.document, "updated_at": now}}
         if to_unset:
             operations["$unset"] = dict.fromkeys(to_unset, "")
         with _translated("update"):
-            result = self.collection.update_one(
+            before = self.collection.find_one_and_update(
                 self._scope(oid, deleted=False), operations
             )
-        return result.matched_count == 1
+            if before is None:
+                stale = written
+            else:
+                # The chunks of the values this update replaced, unless the
+                # fields it left alone still refer to them.
+                kept = {k: v for k, v in before.items() if k not in changes}
+                replaced = {k: v for k, v in before.items() if k in changes}
+                stale = blob_keys(replaced) - blob_keys(kept) - written
+            if stale:
+                self._delete_blobs(oid, stale)
+        return before is not None
 
     def _validated_changes(
         self, changes: Mapping[str, Any]

@@ -197,9 +197,9 @@ class Encoder:
 
         Args:
             document: The document to encode.
-            blob_prefix: Put before the number of each offloaded value to make
-                its key, so that values offloaded later by an update do not
-                take the keys of earlier ones.
+            blob_prefix: Put before the content hash of each offloaded value
+                to make its key, so that the values one update offloads have
+                keys of their own, which no other write uses.
 
         Raises:
             InvalidEventError: A value cannot be stored under the policy (its
@@ -409,7 +409,10 @@ class _EncodeState:
                 "sha256": digest,
                 "head": head,
             }
-        key = f"{self.blob_prefix}{len(self.blobs)}"
+        # The key names the content, so chunks of one key always hold the
+        # same bytes: a retried write finds its chunks already there, and a
+        # different value can never be read with another's chunks.
+        key = f"{self.blob_prefix}{digest[:32]}"
         self.blobs[key] = data
         return {"%blob": key, "kind": kind, "bytes": len(data), "sha256": digest}
 
@@ -584,7 +587,7 @@ def _decode_marker(value: Mapping[str, Any], load_blob: BlobLoader | None) -> An
                 **{k: v for k, v in value.items() if k != "%blob"},
             }
         data = load_blob(str(value["%blob"]))
-        if data is None:
+        if data is None or hashlib.sha256(data).hexdigest() != value.get("sha256"):
             return {"missing": True, **{k: v for k, v in value.items() if k != "%blob"}}
         return (
             data.decode("utf-8", "surrogatepass")
@@ -594,12 +597,12 @@ def _decode_marker(value: Mapping[str, Any], load_blob: BlobLoader | None) -> An
     return _NOT_A_MARKER
 
 
-def blob_markers(document: Any) -> int:
-    """Count the offloaded values a stored document refers to."""
+def blob_keys(document: Any) -> set[str]:
+    """The keys of the offloaded values a stored document refers to."""
     if isinstance(document, Mapping):
         if "%blob" in document:
-            return 1
-        return sum(blob_markers(v) for v in document.values())
+            return {str(document["%blob"])}
+        return set().union(*(blob_keys(v) for v in document.values()))
     if isinstance(document, list):
-        return sum(blob_markers(v) for v in document)
-    return 0
+        return set().union(*(blob_keys(v) for v in document))
+    return set()

@@ -144,6 +144,96 @@ def test_offloaded_values_follow_soft_delete_restore_and_purge(
     assert repo.blobs.count_documents({"event_id": oid}) == 0
 
 
+def _chunk_keys(repo: AgentLogRepository, event_id: str) -> set[str]:
+    return {c["blob"] for c in repo.blobs.find({"event_id": ObjectId(event_id)})}
+
+
+def test_storing_an_event_again_with_another_large_value_keeps_the_first(
+    repo: AgentLogRepository,
+) -> None:
+    first = event(output="a" * (2 * MB))
+    event_id = repo.insert(first)
+    kept = _chunk_keys(repo, event_id)
+
+    again = {**first, "_id": event_id, "output": "b" * (9 * MB)}
+    assert repo.insert(again) == event_id
+    report = repo.insert_many([again])
+
+    assert report.duplicate_ids == [event_id]
+    stored = repo.get(event_id)
+    assert stored is not None
+    assert stored["output"] == "a" * (2 * MB)
+    assert _chunk_keys(repo, event_id) == kept
+
+
+def test_another_project_reusing_an_id_leaves_the_owners_large_value_whole(
+    collection: Collection[Any],
+) -> None:
+    acme = AgentLogRepository(collection, project_id="acme")
+    other = AgentLogRepository(collection, project_id="other")
+    event_id = acme.insert(event(output="a" * (2 * MB)))
+
+    with pytest.raises(InvalidEventError, match="already used"):
+        other.insert(event(_id=event_id, output="b" * (9 * MB)))
+
+    stored = acme.get(event_id)
+    assert stored is not None
+    assert stored["output"] == "a" * (2 * MB)
+    assert (
+        collection.database[f"{collection.name}.blobs"].count_documents(
+            {"project_id": "other"}
+        )
+        == 0
+    )
+
+
+def test_updates_remove_the_large_values_they_replace(
+    repo: AgentLogRepository,
+) -> None:
+    event_id = repo.insert(event(output="a" * (2 * MB), content="c" * (2 * MB)))
+
+    for n in range(5):
+        assert repo.update(event_id, {"output": str(n) * (2 * MB)})
+
+    stored = repo.get(event_id)
+    assert stored is not None
+    assert stored["output"] == "4" * (2 * MB)
+    assert stored["content"] == "c" * (2 * MB)
+    # The content's value and the last output's: nothing left of the others.
+    raw = _raw(repo, event_id)
+    assert _chunk_keys(repo, event_id) == {
+        raw["content"]["%blob"],
+        raw["output"]["%blob"],
+    }
+
+
+def test_an_update_that_finds_no_live_event_leaves_no_large_value_behind(
+    repo: AgentLogRepository,
+) -> None:
+    event_id = repo.insert(event())
+    repo.soft_delete(event_id)
+
+    assert not repo.update(event_id, {"output": "x" * (2 * MB)})
+    assert not repo.update(str(ObjectId()), {"output": "x" * (2 * MB)})
+
+    assert repo.blobs.count_documents({}) == 0
+
+
+def test_a_large_value_whose_chunks_were_altered_reads_as_missing(
+    repo: AgentLogRepository,
+) -> None:
+    event_id = repo.insert(event(output="a" * (2 * MB)))
+    repo.blobs.update_many(
+        {"event_id": ObjectId(event_id)}, {"$set": {"data": bson.Binary(b"b" * 10)}}
+    )
+
+    stored = repo.get(event_id)
+
+    assert stored is not None
+    assert stored["output"]["missing"] is True
+    assert stored["output"]["bytes"] == 2 * MB
+
+
 # -- keys --
 
 
