@@ -354,10 +354,7 @@ class _EncodeState:
             encoded: Any = self.mapping(value, path, depth)
         else:
             encoded = self.sequence(value, path, depth)
-        if depth == _PACK_AT and _height(encoded) > MAX_NESTING - _PACK_AT - 1:
-            packed = bson.encode({"v": encoded}, codec_options=_PACK_OPTIONS)
-            return {"%deep": Binary(packed)}
-        return encoded
+        return _packed_if_deep(encoded, depth)
 
     def text(
         self, value: str, path: _Path, container: dict[str, Any] | list[Any], key: Any
@@ -446,7 +443,8 @@ class _EncodeState:
             return _encode_decimal(value)
         if isinstance(value, (set, frozenset)):
             tag = "%set" if isinstance(value, set) else "%frozenset"
-            return {tag: self.sequence(value, (path, tag), depth + 1)}
+            items = self.container(list(value), (path, tag), depth + 1)
+            return _packed_if_deep({tag: items}, depth)
         if isinstance(value, uuid.UUID):
             return Binary.from_uuid(value)
         if isinstance(value, (ObjectId, Binary, Decimal128)):
@@ -486,6 +484,14 @@ class _EncodeState:
                 f"16 MiB, and no value in it can be moved out under the "
                 f"large-value policy {self.policy!r}"
             )
+
+
+def _packed_if_deep(encoded: Any, depth: int) -> Any:
+    """Pack a container at depth ``_PACK_AT`` into bytes if it goes too deep."""
+    if depth == _PACK_AT and _height(encoded) > MAX_NESTING - _PACK_AT - 1:
+        packed = bson.encode({"v": encoded}, codec_options=_PACK_OPTIONS)
+        return {"%deep": Binary(packed)}
+    return encoded
 
 
 def _surrogate_text(value: str) -> dict[str, Binary]:
@@ -570,9 +576,10 @@ def _decode_marker(value: Mapping[str, Any], load_blob: BlobLoader | None) -> An
     if "%decimal" in value:
         return Decimal(value["%decimal"])
     if "%set" in value:
-        return {_decode_value(v, load_blob) for v in value["%set"]}
+        return {set_member(v) for v in _decode_value(value["%set"], load_blob)}
     if "%frozenset" in value:
-        return frozenset(_decode_value(v, load_blob) for v in value["%frozenset"])
+        items = _decode_value(value["%frozenset"], load_blob)
+        return frozenset(set_member(v) for v in items)
     if "%date" in value:
         return dt.date.fromisoformat(value["%date"])
     if "%text" in value:
@@ -595,6 +602,13 @@ def _decode_marker(value: Mapping[str, Any], load_blob: BlobLoader | None) -> An
             else data
         )
     return _NOT_A_MARKER
+
+
+def set_member(value: Any) -> Any:
+    """A member of a set as it was: a tuple is stored as a list."""
+    if isinstance(value, list):
+        return tuple(set_member(v) for v in value)
+    return value
 
 
 def blob_keys(document: Any) -> set[str]:

@@ -39,6 +39,8 @@ from typing import Any
 
 from bson.objectid import ObjectId
 
+from mongo_ai_logs.codec import set_member
+
 __all__ = ["TOP_LEVEL_DATETIMES", "dumps", "from_jsonable", "loads", "to_jsonable"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -132,9 +134,9 @@ def _restore_marker(tag: str, inner: Any) -> Any:
     if tag == "%decimal":
         return Decimal(inner)
     if tag == "%set":
-        return {_restore(v) for v in inner}
+        return {set_member(_restore(v)) for v in inner}
     if tag == "%frozenset":
-        return frozenset(_restore(v) for v in inner)
+        return frozenset(set_member(_restore(v)) for v in inner)
     if tag == "%float":
         return float(inner)
     if tag == "%uuid":

@@ -75,6 +75,8 @@ JSON_EVENT: dict[str, Any] = {
         "price": Decimal("1.10"),
         "ids": {1, 2},
         "frozen": frozenset({"a"}),
+        "pairs": {(1, 2), (3, ("a", b"b"))},
+        "sets_in_sets": frozenset({frozenset({1})}),
         "inf": float("-inf"),
         "uuid": uuid.UUID(int=7),
         "%datetime": "a key that looks like a marker",

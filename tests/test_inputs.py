@@ -333,6 +333,8 @@ SPECIAL_VALUES: dict[str, Any] = {
     "decimal_nan": Decimal("NaN"),
     "set": {1, "two", 3.0},
     "frozenset": frozenset({"a", "b"}),
+    "set_of_tuples": {(1, 2), (3, ("a", b"b"))},
+    "sets_in_sets": frozenset({frozenset({1}), (frozenset({2}),)}),
     "bytes": b"\x00\xffbinary",
     "bytearray": bytearray(b"ba"),
     "uuid": uuid.UUID("3f2b8c1e-8a2d-4d6c-9e55-6a8d2f0b9c11"),
@@ -359,6 +361,34 @@ def test_special_values_round_trip(repo: AgentLogRepository) -> None:
             assert got == value, key
             assert type(got) is type(value) or key == "bytearray", key
     assert stored["output"][0]["set"] == SPECIAL_VALUES["set"]
+
+
+def _nested_sets(levels: int) -> Any:
+    value: Any = frozenset({"core"})
+    for _ in range(levels - 1):
+        value = frozenset({value})
+    return value
+
+
+@pytest.mark.parametrize("levels", [30, MAX_NESTING - 5])
+def test_nested_sets_round_trip_within_the_nesting_limit(
+    repo: AgentLogRepository, levels: int
+) -> None:
+    value = _nested_sets(levels)
+
+    stored = repo.get(repo.insert(event(metadata={"sets": value})))
+
+    assert stored is not None
+    assert stored["metadata"]["sets"] == value
+    assert _depth(_raw(repo, stored["_id"])) <= MAX_NESTING
+
+
+def test_sets_nested_past_the_payload_limit_are_refused(
+    repo: AgentLogRepository,
+) -> None:
+    with pytest.raises(InvalidEventError, match="nested more than"):
+        repo.insert(event(metadata={"sets": _nested_sets(MAX_PAYLOAD_NESTING)}))
+    assert repo.count() == 0
 
 
 def test_nan_round_trips(repo: AgentLogRepository) -> None:
