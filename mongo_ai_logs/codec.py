@@ -494,6 +494,15 @@ def _packed_if_deep(encoded: Any, depth: int) -> Any:
     return encoded
 
 
+def stored_scalar(value: Any) -> Any:
+    """A string or number as the encoder stores it, to compare with in a filter."""
+    if isinstance(value, str) and not value.isascii() and _SURROGATE.search(value):
+        return _surrogate_text(value)
+    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+        return {"%int": str(value)}
+    return value
+
+
 def _surrogate_text(value: str) -> dict[str, Binary]:
     return {"%text": Binary(value.encode("utf-8", "surrogatepass"))}
 

@@ -23,7 +23,7 @@ from typing import Any, Final, get_args
 from bson.objectid import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from mongo_ai_logs.codec import escape_key, to_utc_millis
+from mongo_ai_logs.codec import escape_key, stored_scalar, to_utc_millis
 from mongo_ai_logs.errors import InvalidFilterError
 from mongo_ai_logs.models import EventType
 
@@ -253,11 +253,16 @@ class EventFilter:
             deleted_query = False
         query: dict[str, Any] = {"project_id": project_id, "deleted": deleted_query}
         for field, value in self.equals:
-            query[field] = value
+            query[field] = stored_scalar(value)
         if self.tags:
-            query["tags"] = {"$all": list(self.tags)}
+            query["tags"] = {"$all": [stored_scalar(t) for t in self.tags]}
         for key, value in self.metadata:
-            query[f"metadata.{escape_key(key)}"] = value
+            # None matches a stored null, not every event without the key.
+            query[f"metadata.{escape_key(key)}"] = (
+                {"$exists": True, "$eq": None}
+                if value is None
+                else stored_scalar(value)
+            )
         if self.since is not None or self.until is not None:
             started: dict[str, dt.datetime] = {}
             if self.since is not None:

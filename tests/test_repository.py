@@ -565,6 +565,35 @@ def test_soft_delete_many_refuses_an_empty_filter(varied: AgentLogRepository) ->
     assert varied.count() == 5
 
 
+def test_a_none_metadata_filter_matches_a_stored_null_only(
+    varied: AgentLogRepository,
+) -> None:
+    kept = varied.insert(event(seq=5, metadata={"reviewed": None}))
+
+    assert [e["_id"] for e in varied.find(metadata={"reviewed": None}).items] == [kept]
+    assert varied.soft_delete_many(metadata={"no_such_key": None}) == 0
+    assert varied.count() == 6
+
+
+def test_filters_find_values_stored_in_another_form(
+    repo: AgentLogRepository,
+) -> None:
+    odd = "caf\udce9"
+    wanted = repo.insert(
+        event(user_id=odd, tags=[odd], metadata={"big": 2**70, "text": odd})
+    )
+    repo.insert(event(metadata={"big": 1, "text": "cafe"}))
+
+    for filters in (
+        {"user_id": odd},
+        {"tags": [odd]},
+        {"metadata": {"big": 2**70}},
+        {"metadata": {"text": odd}},
+    ):
+        assert [e["_id"] for e in repo.find(**filters).items] == [wanted], filters
+        assert repo.count(**filters) == 1
+
+
 def test_soft_delete_many_deletes_what_matches(varied: AgentLogRepository) -> None:
     deleted = varied.soft_delete_many(user_id="u1", reason="gdpr request")
 
