@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ MAX_PAGE_SIZE = 1000
 
 _BATCH_SIZE = 1000
 _CHUNK_BYTES = 4 * 1024 * 1024
+_INT64_MAX = 2**63 - 1
 
 # Fields a caller may not change with update(): identity, audit and deletion
 # state each have their own operation.
@@ -626,6 +628,11 @@ class AgentLogRepository:
             include_deleted: Return a soft-deleted event too.
             load_large_values: As for :meth:`find`.
         """
+        if not isinstance(include_deleted, bool):
+            raise InvalidFilterError(
+                f"include_deleted must be True or False, got {include_deleted!r}",
+                field="include_deleted",
+            )
         oid = parse_event_id(event_id)
         if oid is None:
             return None
@@ -746,7 +753,7 @@ class AgentLogRepository:
                     f"{', '.join(sorted(PROTECTED_FIELDS))}",
                     field=str(name),
                 )
-            if name.startswith("$") or "." in name:
+            if not name or name.startswith("$") or "." in name:
                 raise InvalidUpdateError(
                     f"update takes top-level field names, got {name!r}; give the "
                     "whole field (for example the whole metadata dict)",
@@ -844,9 +851,14 @@ class AgentLogRepository:
         }
         increments: Document = {}
         for name, value in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not 0 <= value <= _INT64_MAX
+            ):
                 raise InvalidUpdateError(
-                    f"add_usage: {name} must be a whole number >= 0, got {value!r}",
+                    f"add_usage: {name} must be a whole number from 0 to "
+                    f"{_INT64_MAX}, got {_short_repr(value)}",
                     field=name,
                 )
             if value:
@@ -1064,6 +1076,11 @@ def _same_index(current: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
     ) == spec.get("expireAfterSeconds")
 
 
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 def _cost_parts(
     cost: float | Mapping[str, float] | BaseModel | None,
 ) -> dict[str, float]:
@@ -1072,7 +1089,7 @@ def _cost_parts(
     if isinstance(cost, BaseModel):
         cost = cost.model_dump(exclude_none=True)
     if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-        cost = {"total": float(cost)}
+        cost = {"total": cost}
     if not isinstance(cost, Mapping):
         raise InvalidUpdateError(
             f"add_usage: cost must be a number or a dict, got {cost!r}"
@@ -1082,12 +1099,22 @@ def _cost_parts(
         value = cost.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not 0 <= value < math.inf
+        ):
             raise InvalidUpdateError(
-                f"add_usage: cost.{name} must be a number >= 0, got {value!r}",
+                f"add_usage: cost.{name} must be a finite number >= 0, got "
+                f"{_short_repr(value)}",
                 field=f"cost.{name}",
             )
-        parts[name] = float(value)
+        try:
+            parts[name] = float(value)
+        except OverflowError:
+            raise InvalidUpdateError(
+                f"add_usage: cost.{name} is too large", field=f"cost.{name}"
+            ) from None
     unknown = set(cost) - {"input", "output", "total"}
     if unknown:
         raise InvalidUpdateError(

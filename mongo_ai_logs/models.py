@@ -17,8 +17,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeFloat,
-    NonNegativeInt,
     model_validator,
 )
 
@@ -47,6 +45,11 @@ Status = Literal["ok", "error"]
 Level = Literal["debug", "info", "warning", "error"]
 
 UtcDatetime = Annotated[dt.datetime, AfterValidator(to_utc_millis)]
+
+#: A token count: what a 64-bit integer holds, so that sums stay numbers.
+TokenCount = Annotated[int, Field(ge=0, le=2**63 - 1)]
+#: An amount (USD, milliseconds): a finite number, zero or more.
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 """A datetime stored as MongoDB keeps it: UTC, milliseconds; naive means UTC."""
 
 
@@ -88,28 +91,31 @@ class Usage(_Part):
     ``total_tokens`` defaults to input plus output.
     """
 
-    input_tokens: NonNegativeInt | None = None
-    output_tokens: NonNegativeInt | None = None
-    total_tokens: NonNegativeInt | None = None
-    cache_read_input_tokens: NonNegativeInt | None = None
-    cache_creation_input_tokens: NonNegativeInt | None = None
-    reasoning_tokens: NonNegativeInt | None = None
+    input_tokens: TokenCount | None = None
+    output_tokens: TokenCount | None = None
+    total_tokens: TokenCount | None = None
+    cache_read_input_tokens: TokenCount | None = None
+    cache_creation_input_tokens: TokenCount | None = None
+    reasoning_tokens: TokenCount | None = None
 
     @model_validator(mode="after")
     def _fill_total(self) -> Usage:
         if self.total_tokens is None and (
             self.input_tokens is not None or self.output_tokens is not None
         ):
-            self.total_tokens = (self.input_tokens or 0) + (self.output_tokens or 0)
+            total = (self.input_tokens or 0) + (self.output_tokens or 0)
+            if total > 2**63 - 1:
+                raise ValueError("input_tokens + output_tokens is too large")
+            self.total_tokens = total
         return self
 
 
 class Cost(_Part):
     """Cost in USD. ``total`` defaults to input plus output."""
 
-    input: NonNegativeFloat | None = None
-    output: NonNegativeFloat | None = None
-    total: NonNegativeFloat | None = None
+    input: Amount | None = None
+    output: Amount | None = None
+    total: Amount | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -180,7 +186,7 @@ class AgentLogEvent(BaseModel):
 
     started_at: UtcDatetime | None = None
     ended_at: UtcDatetime | None = None
-    duration_ms: NonNegativeFloat | None = None
+    duration_ms: Amount | None = None
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime | None = None
 
@@ -205,6 +211,23 @@ class AgentLogEvent(BaseModel):
         ):
             delta = self.ended_at - self.started_at
             self.duration_ms = delta / dt.timedelta(milliseconds=1)
+        return self
+
+    @model_validator(mode="after")
+    def _check_deletion(self) -> AgentLogEvent:
+        # purge and the retention TTL both go by deleted_at: a deleted event
+        # needs one, and a live event must never carry one.
+        if self.deleted and self.deleted_at is None:
+            self.deleted_at = to_utc_millis(dt.datetime.now(dt.timezone.utc))
+        elif not self.deleted and (
+            self.deleted_at is not None
+            or self.deleted_by is not None
+            or self.delete_reason is not None
+        ):
+            raise ValueError(
+                "deleted_at, deleted_by and delete_reason belong to deleted "
+                "events; set deleted to true or leave them out"
+            )
         return self
 
     def to_document(self) -> dict[str, Any]:

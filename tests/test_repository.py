@@ -152,11 +152,21 @@ def test_get_of_an_unknown_object_id_is_none(repo: AgentLogRepository) -> None:
     assert repo.get(str(ObjectId())) is None
 
 
+def test_get_refuses_an_include_deleted_that_is_not_a_bool(
+    repo: AgentLogRepository,
+) -> None:
+    with pytest.raises(InvalidFilterError, match="include_deleted"):
+        repo.get(repo.insert(event()), include_deleted="no")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
         ({"type": "chat"}, "type"),
         ({"usage": {"input_tokens": -1}}, "usage.input_tokens"),
+        ({"usage": {"output_tokens": 2**64}}, "usage.output_tokens"),
+        ({"cost": {"total": float("inf")}}, "cost.total"),
+        ({"duration_ms": float("nan")}, "duration_ms"),
         ({"started_at": "yesterday"}, "started_at"),
         ({"tags": "not-a-list"}, "tags"),
         ({"status": "fine"}, "status"),
@@ -422,6 +432,9 @@ def test_update_refuses_protected_fields(repo: AgentLogRepository, field: str) -
         {"started_at": None},
         {"type": "chat"},
         {"usage": {"input_tokens": -5}},
+        {"usage": {"input_tokens": 2**64}},
+        {"cost": {"total": float("inf")}},
+        {"": 1},
         {},
     ],
 )
@@ -491,6 +504,10 @@ def test_add_usage_creates_usage_on_an_event_without_it(
         {"cost": {"total": "1"}},
         {"cost": {"tax": 1.0}},
         {"cost": "free"},
+        {"input_tokens": 2**64},
+        {"cost": float("nan")},
+        {"cost": {"input": float("inf")}},
+        {"cost": 10**400},
     ],
 )
 def test_add_usage_refuses_bad_amounts(
@@ -620,6 +637,26 @@ def test_purge_removes_only_events_deleted_before_the_cutoff(
     assert repo.get(old, include_deleted=True) is None
     assert repo.get(recent, include_deleted=True) is not None
     assert repo.get(live) is not None
+
+
+def test_an_event_stored_deleted_gets_a_deletion_time_and_can_be_purged(
+    repo: AgentLogRepository,
+) -> None:
+    event_id = repo.insert(event(deleted=True))
+
+    stored = repo.get(event_id, include_deleted=True)
+    assert stored is not None
+    assert isinstance(stored["deleted_at"], dt.datetime)
+    assert repo.purge(deleted_before=dt.datetime(9999, 1, 1)) == 1
+
+
+def test_a_live_event_with_deletion_fields_is_refused(
+    repo: AgentLogRepository,
+) -> None:
+    # The retention TTL would remove a live event that had a deleted_at.
+    with pytest.raises(InvalidEventError, match="deleted_at"):
+        repo.insert(event(deleted_at=T0))
+    assert repo.count(include_deleted=True) == 0
 
 
 def test_purge_never_touches_live_events(repo: AgentLogRepository) -> None:
