@@ -272,7 +272,12 @@ class AgentLogRepository:
                 field="project_id",
             )
         self.collection = collection
-        self.blobs = collection.database[f"{collection.name}.blobs"]
+        # Chunks are written with the events' write concern and options.
+        self.blobs = collection.database.get_collection(
+            f"{collection.name}.blobs",
+            codec_options=collection.codec_options,
+            write_concern=collection.write_concern,
+        )
         self.project_id = project_id
         self.retention_days = retention_days
         self._encoder = Encoder(large_values, max_inline_bytes)

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 import mongomock
-from pymongo import MongoClient
+from pymongo import MongoClient, WriteConcern
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import (
@@ -34,7 +34,14 @@ from pymongo.errors import (
 from mongo_ai_logs.config import Settings
 from mongo_ai_logs.errors import ConfigurationError, ConnectionFailedError, StoreError
 
-__all__ = ["MongoConnection", "driver_message", "get_client", "ping", "reset_clients"]
+__all__ = [
+    "MongoConnection",
+    "driver_message",
+    "get_client",
+    "journaled",
+    "ping",
+    "reset_clients",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +139,22 @@ def driver_message(exc: BaseException) -> str:
     """
     text = str(exc).split(" (configured timeouts", 1)[0].split(", Timeout:", 1)[0]
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def journaled(collection: Collection[Document]) -> Collection[Document]:
+    """``collection`` whose writes are acknowledged once in the server's journal.
+
+    A server acknowledges a plain write when it is in memory; one that is
+    killed a moment later loses it, though the writer was told it was
+    stored. With ``j: true`` the acknowledgement waits for the journal. The
+    rest of the write concern (``w``, ``wtimeout``) is kept; an explicit
+    ``j`` or an unacknowledged ``w: 0`` in the connection string is left as
+    it is.
+    """
+    concern = collection.write_concern.document
+    if "j" in concern or concern.get("w") == 0:
+        return collection
+    return collection.with_options(write_concern=WriteConcern(**concern, j=True))
 
 
 def _key(settings: Settings) -> tuple[str | None, int, str]:

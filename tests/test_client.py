@@ -7,6 +7,7 @@ import os
 import time
 
 import pytest
+from pymongo import MongoClient
 from pymongo.errors import ServerSelectionTimeoutError
 
 from mongo_ai_logs import (
@@ -17,7 +18,8 @@ from mongo_ai_logs import (
     get_client,
     reset_clients,
 )
-from mongo_ai_logs.client import describe_hosts
+from mongo_ai_logs.capture import AgentLogger
+from mongo_ai_logs.client import describe_hosts, journaled
 from tests.conftest import SERVER_URI
 from tests.servers import free_port
 
@@ -139,3 +141,46 @@ def test_forked_child_makes_its_own_client() -> None:
 
     assert answer == b"own"
     assert get_client(settings) is parent_client
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ("", {"j": True}),
+        ("?w=majority&wtimeoutMS=2000", {"w": "majority", "wtimeout": 2000, "j": True}),
+        ("?journal=false", {"j": False}),
+        ("?w=0", {"w": 0}),
+    ],
+)
+def test_journaled_waits_for_the_journal_and_keeps_the_rest(
+    options: str, expected: dict[str, object]
+) -> None:
+    client: MongoClient[dict[str, object]] = MongoClient(
+        f"mongodb://127.0.0.1:1/{options}", connect=False
+    )
+    try:
+        collection = journaled(client.db.events)
+        assert collection.write_concern.document == expected
+        assert collection.name == "events"
+    finally:
+        client.close()
+
+
+def test_offloaded_values_are_written_with_the_events_write_concern() -> None:
+    client: MongoClient[dict[str, object]] = MongoClient(
+        "mongodb://127.0.0.1:1/", connect=False
+    )
+    try:
+        repo = AgentLogRepository(journaled(client.db.events))
+        assert repo.blobs.write_concern.document == {"j": True}
+    finally:
+        client.close()
+
+
+def test_the_capture_writer_waits_for_the_journal() -> None:
+    log = AgentLogger.from_settings(Settings.load(uri=None))
+    try:
+        repository = log.writer.repository.repository  # made on first use
+        assert repository.collection.write_concern.document.get("j") is True
+    finally:
+        log.close(timeout=0)

@@ -39,7 +39,7 @@ from mongo_ai_logs.capture.writer import (
     Refusal,
     WriterStats,
 )
-from mongo_ai_logs.client import MongoConnection
+from mongo_ai_logs.client import MongoConnection, journaled
 from mongo_ai_logs.config import Settings
 from mongo_ai_logs.providers import describe_response
 
@@ -160,8 +160,9 @@ class AgentLogger:
 
         def make_repository() -> AgentLogRepository:
             connection = MongoConnection(settings)
+            # An event counts as written only once it survives a server crash.
             return AgentLogRepository(
-                connection.collection,
+                journaled(connection.collection),
                 project_id=project_id,
                 large_values=settings.large_values,
                 max_inline_bytes=settings.max_inline_bytes,
