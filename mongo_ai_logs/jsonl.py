@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from bson.errors import BSONError
 from bson.objectid import ObjectId
 
 from mongo_ai_logs.codec import set_member
@@ -120,7 +121,15 @@ def _restore(value: Any) -> Any:
     if len(value) == 1:
         ((tag, inner),) = value.items()
         if tag.startswith("%") and not tag.startswith("%25"):
-            return _restore_marker(tag, inner)
+            try:
+                return _restore_marker(tag, inner)
+            except (ValueError, TypeError, AttributeError, BSONError) as exc:
+                # ObjectId("x"), a dict inside "%set", uuid.UUID(5), ...
+                raise ValueError(f"bad {tag} marker {_preview(inner)}: {exc}") from None
+            except ArithmeticError:  # Decimal("abc")
+                raise ValueError(
+                    f"bad {tag} marker {_preview(inner)}: not a decimal number"
+                ) from None
     return {_unkey(k): _restore(v) for k, v in value.items()}
 
 
@@ -130,7 +139,7 @@ def _restore_marker(tag: str, inner: Any) -> Any:
     if tag == "%date":
         return dt.date.fromisoformat(inner)
     if tag == "%bytes":
-        return base64.b64decode(inner)
+        return base64.b64decode(inner, validate=True)
     if tag == "%decimal":
         return Decimal(inner)
     if tag == "%set":
@@ -144,8 +153,13 @@ def _restore_marker(tag: str, inner: Any) -> Any:
     if tag == "%oid":
         return ObjectId(inner)
     if tag == "%text":
-        return base64.b64decode(inner).decode("utf-8", "surrogatepass")
+        return base64.b64decode(inner, validate=True).decode("utf-8", "surrogatepass")
     raise ValueError(f"unknown marker {tag!r}")
+
+
+def _preview(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=True, default=repr)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def from_jsonable(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -338,6 +338,7 @@ def test_patch_refuses_bad_bodies_with_a_4xx(api: Api) -> None:
         (b"{}", 422),
         (b'"status"', 422),
         (b'{"metadata": {"k\\udc00": 1}}', 422),
+        (b'{"output": {"%decimal": "abc"}}', 422),
         (b'{"$set": {"status": "error"}}', 422),
         (b'{"metadata.x": 1}', 422),
         (b'{"deleted": false}', 422),

@@ -105,6 +105,8 @@ def test_a_batch_stores_the_good_events_and_reports_each_refused_one(
         wire_event(seq=4, usage={"input_tokens": -5}),
         {**wire_event(seq=5), "output": {"%bytes": "***not base64***"}},
         wire_event(seq=6),
+        {**wire_event(seq=7), "output": {"%decimal": "abc"}},
+        {**wire_event(seq=8), "metadata": {"id": {"%uuid": 5}}},
     ]
 
     response = post(api, batch)
@@ -112,11 +114,12 @@ def test_a_batch_stores_the_good_events_and_reports_each_refused_one(
     assert response.status_code == 200
     report = response.json()
     assert report["ok"] is False
-    assert [r["index"] for r in report["refused"]] == [1, 3, 4, 5]
+    assert [r["index"] for r in report["refused"]] == [1, 3, 4, 5, 7, 8]
     by_index = {r["index"]: r for r in report["refused"]}
     assert by_index[1]["field"] == "type"
     assert by_index[4]["field"] == "usage.input_tokens"
     assert "JSON object" in by_index[3]["reason"]
+    assert "%decimal" in by_index[7]["reason"]
     assert report["inserted"] == 3
     assert [i is not None for i in report["ids"]] == [
         True,
@@ -126,6 +129,8 @@ def test_a_batch_stores_the_good_events_and_reports_each_refused_one(
         False,
         False,
         True,
+        False,
+        False,
     ]
     stored = {e["seq"] for e in api.repo.for_project("acme").find().items}
     assert stored == {0, 2, 6}
