@@ -31,7 +31,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from mongo_ai_logs.config import Settings
+from mongo_ai_logs.config import Settings, uri_secrets
 from mongo_ai_logs.errors import ConfigurationError, ConnectionFailedError, StoreError
 
 __all__ = [
@@ -103,8 +103,9 @@ def _make_client(settings: Settings) -> MongoClient[Document]:
 def _without_password(text: str, settings: Settings) -> str:
     if settings.uri is None:
         return text
-    password = settings.uri.partition("://")[2].rpartition("@")[0].partition(":")[2]
-    return text.replace(password, "***") if password else text
+    for secret in uri_secrets(settings.uri):
+        text = text.replace(secret, "***")
+    return text
 
 
 def ping(client: MongoClient[Document], settings: Settings) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -23,7 +24,13 @@ from pymongo.errors import PyMongoError
 from mongo_ai_logs.codec import LargeValuePolicy
 from mongo_ai_logs.errors import ConfigurationError
 
-__all__ = ["LargeValuePolicy", "Settings", "mask_uri", "read_environment"]
+__all__ = [
+    "LargeValuePolicy",
+    "Settings",
+    "mask_uri",
+    "read_environment",
+    "uri_secrets",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +38,11 @@ _SCHEMES = ("mongodb://", "mongodb+srv://")
 _RESERVED_IN_USERINFO = re.compile(r"[@/?#\[\]]")
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DB_NAME_FORBIDDEN = set('/\\. "$*<>:|?\x00')
+# Connection-string options whose values are secrets, up to the next option.
+_SECRET_OPTION = re.compile(
+    r"(?i)((?:^|[?&;])(?:[^=&;?]*(?:password|secret|token)[^=&;?]*"
+    r"|authMechanismProperties)=)[^&;]*"
+)
 
 # Environment variable for each setting; the order is the order of the table
 # in the README.
@@ -47,20 +59,40 @@ _ENV_NAMES = {
 
 
 def mask_uri(uri: str) -> str:
-    """Return ``uri`` with its password replaced by ``***``.
+    """Return ``uri`` with its password and secret options replaced by ``***``.
 
     Works on malformed strings too: everything between the first ``:`` of the
     credentials and the last ``@`` is hidden, so a password with an unescaped
-    ``@``, ``:`` or ``/`` is hidden whole.
+    ``@``, ``:`` or ``/`` is hidden whole. So are the values of options that
+    carry secrets (``tlsCertificateKeyFilePassword``,
+    ``authMechanismProperties``, any option naming a password, secret or
+    token).
     """
     scheme, sep, rest = uri.partition("://")
-    if not sep or "@" not in rest:
-        return uri
-    userinfo, _, hosts = rest.rpartition("@")
+    if not sep:
+        return _SECRET_OPTION.sub(r"\1***", uri)
+    userinfo, at, hosts = rest.rpartition("@")
+    hosts = _SECRET_OPTION.sub(r"\1***", hosts)
+    if not at:
+        return f"{scheme}://{hosts}"
     user, colon, _ = userinfo.partition(":")
     if not colon:
-        return uri
+        return f"{scheme}://{userinfo}@{hosts}"
     return f"{scheme}://{user}:***@{hosts}"
+
+
+def uri_secrets(uri: str) -> list[str]:
+    """The secrets in ``uri`` as written and percent-decoded, longest first.
+
+    For hiding them in text that did not come from :func:`mask_uri`, such as
+    a driver's error message.
+    """
+    rest = uri.partition("://")[2] or uri
+    userinfo, _, hosts = rest.rpartition("@")
+    found = [userinfo.partition(":")[2]]
+    found += [m.group(0)[len(m.group(1)) :] for m in _SECRET_OPTION.finditer(hosts)]
+    found += [urllib.parse.unquote(value) for value in found]
+    return sorted({value for value in found if value}, key=len, reverse=True)
 
 
 def _check_uri(uri: str) -> None:

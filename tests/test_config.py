@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mongo_ai_logs import ConfigurationError, Settings
+from mongo_ai_logs import AgentLogRepository, ConfigurationError, Settings
 from mongo_ai_logs.config import mask_uri, read_environment
 
 SECRET = "s3cr3t-Pa55"
@@ -146,6 +146,34 @@ def test_mask_uri_hides_a_password_that_breaks_the_syntax() -> None:
 
     assert SECRET not in masked
     assert masked == "mongodb://app:***@db.example.net/x"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "mongodb://db.example.net/?tls=true&tlsCertificateKeyFilePassword={}",
+        "mongodb://db.example.net/?authMechanism=MONGODB-AWS"
+        "&authMechanismProperties=AWS_SESSION_TOKEN:{}&w=1",
+        "mongodb://app:{}@db.example.net/?tls=true&tlsCertificateKeyFilePassword={}",
+    ],
+)
+def test_secret_options_are_masked_too(uri: str) -> None:
+    uri = uri.format(SECRET, SECRET)
+    settings = Settings(uri=uri)
+
+    for text in (mask_uri(uri), repr(settings), str(settings)):
+        assert SECRET not in text
+        assert "db.example.net" in text
+
+
+def test_a_driver_error_shows_no_secret_option() -> None:
+    uri = f"mongodb://127.0.0.1:1/?tls=bogus&tlsCertificateKeyFilePassword={SECRET}"
+
+    with pytest.raises(ConfigurationError) as caught:
+        AgentLogRepository.from_settings(Settings.load(uri=uri))
+
+    assert SECRET not in str(caught.value)
+    assert "tls" in str(caught.value)
 
 
 def test_read_environment_prefers_environment_and_skips_empty(tmp_path: Path) -> None:
