@@ -36,6 +36,15 @@ logger = logging.getLogger(__name__)
 
 _SCHEMES = ("mongodb://", "mongodb+srv://")
 _RESERVED_IN_USERINFO = re.compile(r"[@/?#\[\]]")
+
+# The largest value of each whole-number setting.
+_INT_LIMITS = {
+    "timeout_ms": 24 * 3600 * 1000,
+    # A TTL index counts seconds in a 32-bit integer: 24,855 days.
+    "retention_days": 24_855,
+    # A value larger than a whole document is never inline.
+    "max_inline_bytes": 16 * 1024 * 1024,
+}
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DB_NAME_FORBIDDEN = set('/\\. "$*<>:|?\x00')
 # Connection-string options whose values are secrets, up to the next option.
@@ -147,15 +156,17 @@ def _check_name(kind: str, value: str) -> None:
         raise ConfigurationError(f"MONGODB_COLLECTION {value!r} is not allowed")
 
 
-def _positive_int(name: str, raw: object) -> int:
+def _positive_int(name: str, raw: object, maximum: int) -> int:
     try:
         value = int(cast(Any, raw))
     except (TypeError, ValueError):
         raise ConfigurationError(
-            f"{name} must be a whole number, got {raw!r}"
+            f"{name} must be a whole number, got {str(raw)[:40]!r}"
         ) from None
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be greater than 0, got {raw!r}")
+    if not 0 < value <= maximum:
+        raise ConfigurationError(
+            f"{name} must be from 1 to {maximum:,}, got {str(raw)[:40]!r}"
+        )
     return value
 
 
@@ -200,15 +211,15 @@ class Settings:
             _check_uri(self.uri)
         _check_name("MONGODB_DB", self.db)
         _check_name("MONGODB_COLLECTION", self.collection)
-        _positive_int("MONGODB_TIMEOUT_MS", self.timeout_ms)
-        if self.retention_days is not None:
-            _positive_int("MONGODB_RETENTION_DAYS", self.retention_days)
+        for name, maximum in _INT_LIMITS.items():
+            value = getattr(self, name)
+            if value is not None:
+                _positive_int(_ENV_NAMES[name], value, maximum)
         if self.large_values not in get_args(LargeValuePolicy):
             raise ConfigurationError(
                 "AI_LOGS_LARGE_VALUES must be offload, truncate or refuse, "
                 f"got {self.large_values!r}"
             )
-        _positive_int("AI_LOGS_MAX_INLINE_BYTES", self.max_inline_bytes)
 
     @classmethod
     def load(
@@ -246,9 +257,9 @@ class Settings:
             elif env_name in found:
                 raw[name] = found[env_name]
 
-        for name in ("timeout_ms", "retention_days", "max_inline_bytes"):
+        for name, maximum in _INT_LIMITS.items():
             if name in raw:
-                raw[name] = _positive_int(_ENV_NAMES[name], raw[name])
+                raw[name] = _positive_int(_ENV_NAMES[name], raw[name], maximum)
         return cls(**raw)
 
     def with_changes(self, **changes: Any) -> Settings:

@@ -85,7 +85,10 @@ def test_env_file_read_is_logged_without_values(
     [
         ("MONGODB_TIMEOUT_MS", "soon"),
         ("MONGODB_TIMEOUT_MS", "0"),
+        ("MONGODB_TIMEOUT_MS", "99999999999999999999"),
         ("MONGODB_RETENTION_DAYS", "-3"),
+        ("MONGODB_RETENTION_DAYS", "100000"),
+        ("AI_LOGS_MAX_INLINE_BYTES", "99999999999"),
         ("MONGODB_DB", "has.dot"),
         ("MONGODB_COLLECTION", "system.users"),
         ("AI_LOGS_LARGE_VALUES", "compress"),
