@@ -78,9 +78,11 @@ def serve(
     else:
         logger.warning(
             "no API keys configured (AI_LOGS_API_KEYS): listening on %s only, "
-            "and every request acts as admin of project %r",
+            "and every request acts as admin of %s",
             host,
-            server_settings.project,
+            "the default project (events without a project_id)"
+            if server_settings.project is None
+            else f"project {server_settings.project!r}",
         )
     logger.info(
         "serving the events of %s (%s.%s) on http://%s:%d/",
