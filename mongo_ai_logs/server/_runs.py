@@ -289,11 +289,17 @@ def run_summaries(
 
     summaries: dict[str, Document] = {}
     with translated("run_summaries"):
-        if _embedded(repo):
-            rows = _group_here(repo, match)
+        if include_deleted:
+            # One find per deletion state, each on an equality that the
+            # indexes serve (some planners scan the whole project for the
+            # $in), summed up here.
+            states = [{**match, "deleted": False}, {**match, "deleted": True}]
+            rows = _group_here(repo, states)
+        elif _embedded(repo):
+            rows = _group_here(repo, [match])
         else:
             rows = list(
-                repo.collection.aggregate([*_matching(repo, match), {"$group": group}])
+                repo.collection.aggregate([{"$match": match}, {"$group": group}])
             )
     for row in rows:
         run_id = row.pop("_id")
@@ -301,42 +307,28 @@ def run_summaries(
     return summaries
 
 
-def _matching(repo: AgentLogRepository, match: Document) -> list[Document]:
-    """Pipeline stages that select ``match``, each on an equality of ``deleted``.
-
-    ``{"deleted": {"$in": [False, True]}}`` becomes a match of the live events
-    and a ``$unionWith`` of the deleted ones: two reads that each follow an
-    index, where some planners answer the ``$in`` with a full scan.
-    """
-    if not isinstance(match["deleted"], dict):
-        return [{"$match": match}]
-    return [
-        {"$match": {**match, "deleted": False}},
-        {
-            "$unionWith": {
-                "coll": repo.collection.name,
-                "pipeline": [{"$match": {**match, "deleted": True}}],
-            }
-        },
-    ]
-
-
 def _embedded(repo: AgentLogRepository) -> bool:
     return type(repo.collection).__module__.startswith("mongomock")
 
 
-def _group_here(repo: AgentLogRepository, match: Document) -> list[Document]:
+def _group_here(repo: AgentLogRepository, matches: list[Document]) -> list[Document]:
     """The ``$group`` of :func:`run_summaries`, done in Python.
 
-    mongomock copies the whole collection into every aggregation, which made
-    a page of runs take seconds per ten thousand events; a filtered ``find``
-    copies only the events of the page's runs.
+    Over the events of every filter in ``matches``. mongomock copies the
+    whole collection into every aggregation, which made a page of runs take
+    seconds per ten thousand events; a filtered ``find`` copies only the
+    events of the page's runs.
     """
     fields = ["run_id", "started_at", "ended_at", "deleted", "user_id",
               "session_id", "model.name", "agent.name", "type", "usage",
               "cost.total", "status"]  # fmt: skip
     rows: dict[str, Document] = {}
-    for doc in repo.collection.find(match, dict.fromkeys(fields, 1)):
+    found = (
+        doc
+        for match in matches
+        for doc in repo.collection.find(match, dict.fromkeys(fields, 1))
+    )
+    for doc in found:
         row = rows.setdefault(
             doc["run_id"],
             {"_id": doc["run_id"], "events": 0, "deleted_events": 0, "errors": 0,
