@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict, defaultdict, namedtuple
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -179,6 +181,52 @@ def test_stored_events_are_redacted(
     assert stored is not None
     assert stored["tool"]["arguments"] == {"cmd": "echo sk-proj-***"}
     assert stored["tool"]["result"] == "sk-proj-***\n"
+
+
+class Headers(Mapping[str, str]):
+    """A mapping that is not a dict, as HTTP libraries' headers are."""
+
+    def __init__(self, items: dict[str, str]) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+Request = namedtuple("Request", "url authorization")
+
+
+def test_secrets_in_any_mapping_or_sequence_are_masked_when_stored(
+    repo: AgentLogRepository, refusals: list[Refusal]
+) -> None:
+    log = make_logger(repo, refusals)
+    payload = {
+        "headers": Headers({"Authorization": f"Bearer {OPENAI_KEY}"}),
+        "ordered": OrderedDict(note=f"key {ANTHROPIC_KEY}"),
+        "defaults": defaultdict(list, {"api_key": "plain"}),
+        "request": Request("postgres://app:hunter22@db/prod", f"Bearer {JWT}"),
+        OPENAI_KEY: 1,
+        OPENAI_KEY.replace("R4nd", "Q5oe"): 2,
+    }
+    event_id = log.event("debug", output=payload, metadata={"sent": (payload,)})
+    log.close()
+
+    stored = repo.get(event_id)
+    assert stored is not None
+    text = repr(stored)
+    for secret in (OPENAI_KEY, ANTHROPIC_KEY, JWT, "hunter22", "plain"):
+        assert secret not in text
+    assert stored["output"]["headers"] == {"Authorization": "***"}
+    assert sorted(v for k, v in stored["output"].items() if k.startswith("sk-")) == [
+        1,
+        2,
+    ]
 
 
 def test_built_in_redaction_can_be_turned_off(

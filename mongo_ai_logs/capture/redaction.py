@@ -23,7 +23,7 @@ bad news`` does not match.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 __all__ = ["MASK", "Redactor", "redact_secrets", "redact_text"]
@@ -207,9 +207,11 @@ def is_secret_key(key: str) -> bool:
 def _masked_value(value: Any) -> Any:
     if isinstance(value, (str, bytes, bytearray)):
         return MASK if value else value
-    if isinstance(value, dict):
-        return {_redact_key(k): _masked_value(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, Mapping):
+        return _unique_keys(
+            (_redact_key(k), _masked_value(v)) for k, v in value.items()
+        )
+    if isinstance(value, (list, tuple)):
         return [_masked_value(v) for v in value]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return MASK
@@ -247,7 +249,8 @@ def _text(text: str) -> str:
     return known
 
 
-_CONTAINERS = frozenset([dict, list, tuple, set, frozenset])
+# Values that hold no text to scan.
+_ATOMS = frozenset([int, float, bool, type(None), bytes, bytearray])
 
 
 def _redact_in_place(value: Any) -> None:
@@ -267,10 +270,13 @@ def _redact_in_place(value: Any) -> None:
                 value[key] = _text(item)
             elif kind is dict or kind is list:
                 _redact_in_place(item)
-            elif kind in _CONTAINERS:
+            elif kind not in _ATOMS:
                 value[key] = _redact(item)
         for old, new in renamed:
-            value[new] = value.pop(old)
+            item = value.pop(old)
+            while new in value:  # two secrets that mask alike keep both values
+                new += "*"
+            value[new] = item
         return
     for index, item in enumerate(value):
         kind = type(item)
@@ -278,7 +284,7 @@ def _redact_in_place(value: Any) -> None:
             value[index] = _text(item)
         elif kind is dict or kind is list:
             _redact_in_place(item)
-        elif kind in _CONTAINERS:
+        elif kind not in _ATOMS:
             value[index] = _redact(item)
 
 
@@ -293,32 +299,48 @@ def _redact_key(key: Any) -> Any:
 
 
 def _redact(value: Any) -> Any:
+    """A copy of ``value`` with its secrets masked.
+
+    Any mapping (``OrderedDict``, an HTTP library's headers) becomes a dict
+    and any list or tuple (a named tuple too) a list, as the codec would
+    store them; sets stay sets.
+    """
     kind = type(value)
     if kind is str:
         return _text(value)
-    if kind is dict:
-        out = {}
-        for key, item in value.items():
-            if type(key) is str:
-                new_key, secret = _key(key)
-                if secret and item is not None:
-                    out[new_key] = _masked_value(item)
-                    continue
-            else:
-                new_key = key
-            item_kind = type(item)
-            if item_kind is str:
-                out[new_key] = _text(item)
-            elif item_kind in _CONTAINERS:
-                out[new_key] = _redact(item)
-            else:
-                out[new_key] = item
-        return out
-    if kind is list or kind is tuple:
+    if kind in _ATOMS:
+        return value
+    if isinstance(value, str):
+        return _text(str.__str__(value))
+    if isinstance(value, Mapping):
+        return _unique_keys(_redacted_items(value))
+    if isinstance(value, (list, tuple)):
         return [_redact(item) for item in value]
-    if kind is set or kind is frozenset:
-        return kind(_redact(item) for item in value)
+    if isinstance(value, (set, frozenset)):
+        return type(value)(_redact(item) for item in value)
     return value
+
+
+def _redacted_items(value: Mapping[Any, Any]) -> Iterator[tuple[Any, Any]]:
+    for key, item in value.items():
+        if type(key) is str:
+            new_key, secret = _key(key)
+            if secret and item is not None:
+                yield new_key, _masked_value(item)
+                continue
+            yield new_key, _redact(item)
+        else:
+            yield key, _redact(item)
+
+
+def _unique_keys(items: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A dict of ``items``; keys that masking made equal get ``*`` added."""
+    out: dict[Any, Any] = {}
+    for key, item in items:
+        while key in out and isinstance(key, str):
+            key += "*"
+        out[key] = item
+    return out
 
 
 def redact_secrets(event: dict[str, Any]) -> dict[str, Any]:
