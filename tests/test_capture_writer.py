@@ -322,6 +322,65 @@ def test_memory_is_bounded_and_the_overflow_goes_to_the_spool(
     assert_stored_once(repo, events)
 
 
+def _stuck_writer(
+    repo: AgentLogRepository, tmp_path: Path, release: threading.Event
+) -> tuple[BufferedWriter, list[dict[str, Any]]]:
+    """A writer whose first batch waits for ``release`` while 29 events overflow."""
+    inside = threading.Event()
+
+    class Stuck:
+        def insert_many(self, events: Any) -> Any:
+            inside.set()
+            release.wait(30)
+            return repo.insert_many(events)
+
+    w = BufferedWriter(
+        Stuck(),  # type: ignore[arg-type]
+        FAST.with_changes(max_queue_events=10, batch_size=5, writer_threads=1),
+        spool=Spool(tmp_path),
+    )
+    events = [event(i) for i in range(40)]
+    w.submit(events[0])
+    assert inside.wait(10)
+    for e in events[1:]:
+        w.submit(e)
+    assert wait_until(lambda: w.stats().spooled == 29)
+    return w, events
+
+
+def test_close_writes_what_overflowed_while_the_database_was_up(
+    repo: AgentLogRepository, tmp_path: Path
+) -> None:
+    release = threading.Event()
+    w, events = _stuck_writer(repo, tmp_path, release)
+
+    release.set()
+    assert w.close()
+
+    assert w.stats().replayed == 29
+    assert_stored_once(repo, events)
+
+
+def test_overflowed_events_go_out_under_steady_traffic(
+    repo: AgentLogRepository, tmp_path: Path
+) -> None:
+    release = threading.Event()
+    w, events = _stuck_writer(repo, tmp_path, release)
+    release.set()
+
+    # One event every few milliseconds: the queue is never empty for long.
+    n = 100
+    while w.stats().replayed < 29 and n < 2000:
+        events.append(event(n))
+        w.submit(events[-1])
+        n += 1
+        threading.Event().wait(0.003)
+
+    assert w.stats().replayed == 29
+    w.close()
+    assert_stored_once(repo, events)
+
+
 def test_the_byte_bound_counts_payload_sizes(
     store: FailingStore, repo: AgentLogRepository, tmp_path: Path
 ) -> None:

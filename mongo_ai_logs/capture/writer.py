@@ -389,6 +389,21 @@ class BufferedWriter:
                 self._complete_range(self._taken, self._taken + queued)
                 self._taken += queued
                 self._overflow_finished += len(left) - queued
+        if (
+            complete
+            and not left
+            and self.spool is not None
+            and self._spooled_since_replay
+            and not self._degraded
+            and time.monotonic() < deadline
+        ):
+            # Events spooled while the database was up (the queue was full)
+            # are written now rather than left for the next process, which
+            # may never come on a disk that does not last.
+            try:
+                self._try_replay()
+            except Exception:
+                logger.exception("replaying the spool at close failed")
         if self.spool is not None:
             self.spool.close()
         atexit.unregister(self._at_exit)
@@ -467,9 +482,11 @@ class BufferedWriter:
                 if self._degraded:
                     if time.monotonic() >= self._next_probe:
                         self._try_replay()
-                elif self._spooled_since_replay and not batch:
-                    # Events spooled because the queue was full: the database
-                    # keeps up again, so they can go now.
+                elif self._spooled_since_replay and len(batch) < self._batch_size:
+                    # Events spooled because the queue was full: a batch that
+                    # is not full says the writer keeps up again, so they can
+                    # go now (waiting for an empty queue could wait forever
+                    # under steady traffic).
                     self._try_replay()
             except Exception:
                 logger.exception("replaying the spool failed")
