@@ -234,6 +234,28 @@ def test_error_type_names_the_module_of_a_library_exception(
     )
 
 
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no message")
+
+
+def test_an_exception_whose_message_cannot_be_read_is_still_recorded(
+    log: AgentLogger, repo: AgentLogRepository
+) -> None:
+    error = Unprintable()
+    with pytest.raises(Unprintable) as raised, log.tool_call("search") as tool:
+        raise error
+    with log.tool_call("fetch") as handled:
+        handled.fail(Unprintable())
+
+    assert raised.value is error
+    events = by_id(stored(log, repo))
+    for event_id in (tool.id, handled.id):
+        assert events[event_id]["status"] == "error"
+        assert "cannot be read" in events[event_id]["error"]["message"]
+    assert log.stats().refused == 0
+
+
 def test_a_handled_failure_can_be_marked_without_raising(
     log: AgentLogger, repo: AgentLogRepository
 ) -> None:

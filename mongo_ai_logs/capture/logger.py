@@ -564,11 +564,15 @@ def _error_info(exc: BaseException) -> dict[str, Any]:
     name = (
         kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
     )
-    return {
-        "type": name,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(kind, exc, exc.__traceback__)),
-    }
+    try:
+        message = str(exc)
+    except Exception:  # an exception whose __str__ fails is still recorded
+        message = f"<{name} whose message cannot be read>"
+    try:
+        trace = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
+    except Exception:
+        trace = ""
+    return {"type": name, "message": message, "traceback": trace}
 
 
 def _is_failure(exc: BaseException | None) -> bool:
@@ -686,7 +690,7 @@ class Span:
         if isinstance(error, BaseException):
             self.set(status="error", error=_error_info(error))
         else:
-            self.set(status="error", error={"type": "error", "message": str(error)})
+            self.set(status="error", error={"type": "error", "message": error})
 
     # -- children ----------------------------------------------------------
 
