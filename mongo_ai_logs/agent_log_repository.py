@@ -48,6 +48,7 @@ from mongo_ai_logs.codec import (
     EncodedDocument,
     Encoder,
     LargeValuePolicy,
+    blob_bytes,
     blob_keys,
     decode_document,
     to_utc_millis,
@@ -654,6 +655,7 @@ class AgentLogRepository:
         limit: int = 50,
         cursor: str | None = None,
         load_large_values: bool = True,
+        max_bytes: int | None = None,
         **filters: Any,
     ) -> Page:
         """Return one page of events matching the filters, newest first.
@@ -663,6 +665,10 @@ class AgentLogRepository:
             cursor: The ``next_cursor`` of the previous page.
             load_large_values: Read offloaded values back whole (the default);
                 when false they appear as ``{"offloaded": True, ...}`` markers.
+            max_bytes: End the page early, with a ``next_cursor``, before its
+                events (large values read back included) pass this size; the
+                first event is always returned. For a service that must bound
+                the memory of one request.
             **filters: Any of ``user_id``, ``session_id``, ``run_id``, ``type``,
                 ``model`` (the model name), ``status``, ``tags`` (events having
                 all of them), ``metadata`` (a dict of key to value; keys may
@@ -690,11 +696,19 @@ class AgentLogRepository:
                 .limit(limit + 1)
                 for state in event_filter.deletion_states
             ]
-            documents = list(
-                islice(merge(*streams, key=_sort_key, reverse=True), limit + 1)
-            )
-        more = len(documents) > limit
-        documents = documents[:limit]
+            documents: list[Document] = []
+            more = False
+            size = 0
+            for document in merge(*streams, key=_sort_key, reverse=True):
+                if len(documents) == limit:
+                    more = True
+                    break
+                if max_bytes is not None:
+                    size += _size(document, load_large_values)
+                    if documents and size > max_bytes:
+                        more = True
+                        break
+                documents.append(document)
         next_cursor = None
         if more:
             last = documents[-1]
@@ -1133,3 +1147,11 @@ def _cost_parts(
 def _sort_key(document: Document) -> tuple[dt.datetime, ObjectId]:
     """The key of :data:`SORT`, for merging sorted results in Python."""
     return document["started_at"], document["_id"]
+
+
+def _size(document: Document, load_large_values: bool) -> int:
+    """The bytes ``document`` takes, with its large values if they are read."""
+    size = len(bson.encode(document))
+    if load_large_values:
+        size += blob_bytes(document)
+    return size

@@ -620,6 +620,18 @@ def set_member(value: Any) -> Any:
     return value
 
 
+def blob_bytes(document: Any) -> int:
+    """The bytes of the offloaded values a stored document refers to."""
+    if isinstance(document, Mapping):
+        if "%blob" in document:
+            size = document.get("bytes")
+            return size if isinstance(size, int) else 0
+        return sum(blob_bytes(v) for v in document.values())
+    if isinstance(document, list):
+        return sum(blob_bytes(v) for v in document)
+    return 0
+
+
 def blob_keys(document: Any) -> set[str]:
     """The keys of the offloaded values a stored document refers to."""
     if isinstance(document, Mapping):

@@ -11,6 +11,7 @@ import pytest
 from pymongo.collection import Collection
 
 from mongo_ai_logs.jsonl import from_jsonable
+from mongo_ai_logs.server import _routes_events
 from tests.api_support import (
     ACME_ADMIN,
     ACME_READ,
@@ -218,6 +219,25 @@ def test_large_values_can_be_listed_as_markers_and_read_whole(api: Api) -> None:
     assert marker["bytes"] == len(big)
     assert one_marker == marker
     assert whole == big
+
+
+def test_a_page_of_large_events_ends_early_with_a_cursor(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_routes_events, "PAGE_BYTES", 3 * 1024 * 1024)
+    big = "x" * (2 * 1024 * 1024)
+    for seq in range(3):
+        post(api, wire_event(seq=seq, output=big))
+
+    first = api.client.get("/v1/events", headers=W).json()
+    rest = api.client.get(
+        "/v1/events", params={"cursor": first["next_cursor"]}, headers=W
+    ).json()
+
+    assert len(first["items"]) == 1
+    assert first["items"][0]["output"] == big
+    assert first["next_cursor"] is not None
+    assert len(rest["items"]) == 1
 
 
 def test_patch_sets_and_removes_fields_and_refuses_protected_ones(api: Api) -> None:

@@ -234,7 +234,7 @@ def test_error_type_names_the_module_of_a_library_exception(
     )
 
 
-class Unprintable(Exception):
+class UnprintableError(Exception):
     def __str__(self) -> str:
         raise RuntimeError("no message")
 
@@ -242,11 +242,11 @@ class Unprintable(Exception):
 def test_an_exception_whose_message_cannot_be_read_is_still_recorded(
     log: AgentLogger, repo: AgentLogRepository
 ) -> None:
-    error = Unprintable()
-    with pytest.raises(Unprintable) as raised, log.tool_call("search") as tool:
+    error = UnprintableError()
+    with pytest.raises(UnprintableError) as raised, log.tool_call("search") as tool:
         raise error
     with log.tool_call("fetch") as handled:
-        handled.fail(Unprintable())
+        handled.fail(UnprintableError())
 
     assert raised.value is error
     events = by_id(stored(log, repo))

@@ -326,6 +326,30 @@ def test_pages_with_deleted_events_interleave_both_in_one_order(
     assert {e["seq"] for e in seen if e["deleted"]} == set(range(0, 40, 3))
 
 
+def test_max_bytes_ends_a_page_early_and_the_cursor_goes_on(
+    repo: AgentLogRepository,
+) -> None:
+    big = "x" * (2 * 1024 * 1024)  # offloaded: counted only when read back
+    repo.insert_many(event(seq=i, started_at=at(i), output=big) for i in range(5))
+
+    seen: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = repo.find(limit=50, cursor=cursor, max_bytes=5 * 1024 * 1024)
+        assert 1 <= len(page.items) <= 2
+        seen.extend(e["seq"] for e in page.items)
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+    assert seen == [4, 3, 2, 1, 0]
+    assert pages == 3
+    markers = repo.find(limit=50, max_bytes=5 * 1024 * 1024, load_large_values=False)
+    assert len(markers.items) == 5
+
+
 def test_limit_is_capped(repo: AgentLogRepository) -> None:
     repo.insert_many(event(seq=i) for i in range(MAX_PAGE_SIZE + 5))
 

@@ -158,6 +158,11 @@ def _batch_result(
     }
 
 
+#: The most event bytes one page holds: a page of large events ends early,
+#: with a next_cursor, so that one request cannot take the server's memory.
+PAGE_BYTES = 64 * 1024 * 1024
+
+
 @router.get("/v1/events", summary="Find events", response_model=EventPage)
 async def get_events(
     principal: Reader,
@@ -185,6 +190,7 @@ async def get_events(
         cursor=cursor,
         include_deleted=include_deleted,
         load_large_values=load_large_values,
+        max_bytes=PAGE_BYTES,
         **filters.given(),
     )
     items = [event_out(event) for event in page.items]
