@@ -218,6 +218,33 @@ def test_keys_never_reach_the_log(
     assert "4 API key(s) configured" in caplog.text
 
 
+def test_the_access_log_leaves_query_strings_out(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "mongo_ai_logs.server._serve.uvicorn.Server.run", lambda server: None
+    )
+    serve(Settings(), keyed_settings(), host="127.0.0.1", port=0)
+    access = logging.getLogger("uvicorn.access")  # uvicorn stops it propagating
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    access.addHandler(caplog.handler)
+    try:
+        # The line uvicorn writes for each request, with its arguments.
+        access.info(
+            '%s - "%s %s HTTP/%s" %d',
+            "127.0.0.1:50000",
+            "GET",
+            f"/v1/events?api_key={ACME_ADMIN}",
+            "1.1",
+            422,
+        )
+    finally:
+        access.removeHandler(caplog.handler)
+
+    assert ACME_ADMIN not in caplog.text
+    assert '"GET /v1/events?… HTTP/1.1" 422' in caplog.text
+
+
 # -- what guards every request ------------------------------------------------------
 
 

@@ -101,4 +101,28 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
+    _quiet_query_strings()
     uvicorn.Server(config).run()
+
+
+class _WithoutQueryString(logging.Filter):
+    """Drop the query string from uvicorn's access lines.
+
+    A client may put a key or a user's id in a query parameter (a key there
+    is refused, but the line is written first); the path and the status are
+    what an access log needs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path, mark, _ = args[2].partition("?")
+            if mark:
+                record.args = (*args[:2], f"{path}?…", *args[3:])
+        return True
+
+
+def _quiet_query_strings() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _WithoutQueryString) for f in access.filters):
+        access.addFilter(_WithoutQueryString())
