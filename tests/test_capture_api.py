@@ -256,6 +256,36 @@ def test_an_exception_whose_message_cannot_be_read_is_still_recorded(
     assert log.stats().refused == 0
 
 
+def test_one_block_shared_by_two_tasks_records_each_tasks_outcome(
+    log: AgentLogger, repo: AgentLogRepository
+) -> None:
+    search = log.tool_call("search")
+    opened: dict[str, Any] = {}
+
+    async def call(name: str, fail: bool, delay: float) -> None:
+        async with search as span:
+            opened[name] = span
+            await asyncio.sleep(delay)
+            if fail:
+                raise ValueError("no results")
+
+    async def both() -> None:
+        # The failing task opens first and ends first.
+        results = await asyncio.gather(
+            call("failing", True, 0.01),
+            call("working", False, 0.05),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], ValueError)
+
+    asyncio.run(both())
+
+    events = by_id(stored(log, repo))
+    assert events[opened["failing"].id]["status"] == "error"
+    assert events[opened["working"].id]["status"] == "ok"
+    assert "error" not in events[opened["working"].id]
+
+
 def test_a_handled_failure_can_be_marked_without_raising(
     log: AgentLogger, repo: AgentLogRepository
 ) -> None:

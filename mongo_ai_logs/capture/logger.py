@@ -920,6 +920,13 @@ class Block(Generic[S]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # The span this task or thread opened is its current one: with the
+        # block shared between tasks, the last one opened may be another's.
+        current = self._logger._current.get()
+        for index in range(len(self._open) - 1, -1, -1):
+            if self._open[index] is current:
+                self._open.pop(index)._exit(exc)
+                return
         self._open.pop()._exit(exc)
 
     async def __aenter__(self) -> S:
