@@ -1056,7 +1056,9 @@ class AgentLogRepository:
             rows = list(self.collection.aggregate(pipeline))
         result = []
         for row in rows:
-            key = row.pop("_id")
+            # A key stored as a marker (text with an unpaired surrogate) is
+            # given back as the caller stored it.
+            key = decode_document({"k": row.pop("_id")}, None)["k"]
             result.append({group_by: key, **row})
         result.sort(key=lambda r: (r[group_by] is None, str(r[group_by])))
         return result

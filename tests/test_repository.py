@@ -633,6 +633,8 @@ def test_filters_find_values_stored_in_another_form(
     ):
         assert [e["_id"] for e in repo.find(**filters).items] == [wanted], filters
         assert repo.count(**filters) == 1
+    users = [row["user_id"] for row in repo.usage_stats(group_by="user_id")]
+    assert odd in users
 
 
 def test_soft_delete_many_deletes_what_matches(varied: AgentLogRepository) -> None:
