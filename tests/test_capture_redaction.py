@@ -84,6 +84,31 @@ def test_keys_inside_free_text_are_masked_with_their_kind_kept() -> None:
     assert "postgres://app:***@db.internal:5432/prod" in redacted
 
 
+@pytest.mark.parametrize(
+    ("secret", "kept"),
+    [
+        ("sk_live_51HxYzAbCdEfGhIjKlMnOp", "sk_live_***"),
+        ("hf_AbCdEfGhIjKlMnOpQrStUvWxYz12345678", "hf_***"),
+        ("AIzaSyA1234567890abcdefghijklmnopqrstuv", "AIza***"),
+        (JWT, "***"),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\n"
+            "-----END OPENSSH PRIVATE KEY-----",
+            "-----BEGIN OPENSSH PRIVATE KEY-----***",
+        ),
+    ],
+)
+def test_more_kinds_of_keys_are_masked_in_text(secret: str, kept: str) -> None:
+    redacted = redact_text(f"found {secret} in the logs")
+
+    assert redacted == f"found {kept} in the logs"
+
+
+def test_words_that_look_like_key_prefixes_are_left_alone() -> None:
+    text = "pip install hf_transfer; sk_test_ mode; eyJ is base64 for {"
+    assert redact_text(text) == text
+
+
 def test_a_secret_used_as_a_key_is_masked_too() -> None:
     redacted = redact_secrets({"metadata": {OPENAI_KEY: "seen in a cache"}})
     assert redacted == {"metadata": {"sk-proj-***": "seen in a cache"}}

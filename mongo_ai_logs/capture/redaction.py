@@ -73,6 +73,40 @@ _RULES: list[tuple[tuple[str, ...], bool, re.Pattern[str]]] = [
         ),
     ),
     (
+        ("sk_live_", "sk_test_", "rk_live_", "rk_test_"),
+        False,
+        re.compile(_BOUNDARY + r"(?P<keep>[sr]k_(?:live|test)_)[A-Za-z0-9]{16,}"),
+    ),
+    (
+        ("hf_",),
+        False,
+        re.compile(
+            _BOUNDARY + r"(?P<keep>hf_)(?=[A-Za-z]*[0-9])[A-Za-z0-9]{30,}(?![\w-])"
+        ),
+    ),
+    (
+        ("AIza",),
+        False,
+        re.compile(_BOUNDARY + r"(?P<keep>AIza)[0-9A-Za-z_-]{35}(?![\w-])"),
+    ),
+    (
+        ("eyJ",),
+        False,
+        # A JSON Web Token: base64url header and payload, both JSON objects.
+        re.compile(
+            _BOUNDARY + r"(?P<keep>)eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}"
+            r"\.[A-Za-z0-9_-]{8,}"
+        ),
+    ),
+    (
+        ("PRIVATE KEY-----",),
+        False,
+        re.compile(
+            r"(?P<keep>-----BEGIN [A-Z ]*PRIVATE KEY-----)[\s\S]*?"
+            r"(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
+        ),
+    ),
+    (
         ("authorization",),
         True,
         re.compile(
@@ -161,6 +195,7 @@ _SECRET_KEY_NAMES = frozenset(
         "authorization",
         "proxyauthorization",
         "cookie",
+        "cookies",
         "setcookie",
         "password",
         "passwd",
