@@ -605,16 +605,21 @@ class AgentLogRepository:
         return decoded
 
     def _load_blobs(self, event_id: ObjectId, keys: set[str]) -> dict[str, bytes]:
-        parts: dict[str, list[bytes]] = {}
+        parts: dict[str, list[tuple[int, bytes]]] = {}
         query = {
             "event_id": event_id,
-            "blob": {"$in": sorted(keys)},
             "project_id": self.project_id,
+            "blob": {"$in": sorted(keys)},
         }
         with _translated("reading large values"):
-            for chunk in self.blobs.find(query).sort([("blob", 1), ("n", 1)]):
-                parts.setdefault(chunk["blob"], []).append(bytes(chunk["data"]))
-        return {key: b"".join(chunks) for key, chunks in parts.items()}
+            for chunk in self.blobs.find(query):
+                parts.setdefault(chunk["blob"], []).append(
+                    (chunk["n"], bytes(chunk["data"]))
+                )
+        return {
+            key: b"".join(data for _, data in sorted(chunks))
+            for key, chunks in parts.items()
+        }
 
     def get(
         self,

@@ -349,8 +349,13 @@ def blob_indexes(retention_days: int | None) -> list[IndexModel]:
     """The indexes of the offloaded-values collection."""
     return [
         IndexModel(
-            [("event_id", ASCENDING), ("blob", ASCENDING), ("n", ASCENDING)],
-            name="event_blob_chunk",
+            [
+                ("event_id", ASCENDING),
+                ("project_id", ASCENDING),
+                ("blob", ASCENDING),
+                ("n", ASCENDING),
+            ],
+            name="event_project_blob_chunk",
         ),
         _deleted_at_index(retention_days),
     ]
