@@ -48,6 +48,7 @@ from pymongo import MongoClient  # noqa: E402
 
 from mongo_ai_logs import AgentLogRepository  # noqa: E402
 from mongo_ai_logs.capture import AgentLogger, CaptureSettings  # noqa: E402
+from mongo_ai_logs.client import journaled  # noqa: E402
 from mongo_ai_logs.providers import describe_response  # noqa: E402
 from tests.servers import SecantusServer, secantus_executable  # noqa: E402
 
@@ -292,7 +293,9 @@ def raw_insert_many_throughput(
 def server_repository(
     client: MongoClient[Document], indexed: bool
 ) -> AgentLogRepository:
-    repo = AgentLogRepository(client.bench.events)
+    # Journaled writes, as AgentLogger.from_settings makes them: all three
+    # measurements on the server pay the same wait for the journal.
+    repo = AgentLogRepository(journaled(client.bench.events))
     if indexed:
         repo.ensure_indexes()
     return repo
