@@ -99,6 +99,33 @@ def test_a_missing_file_is_reported_not_raised(cli: InProcessCli) -> None:
     assert "Traceback" not in result.err
 
 
+def test_values_too_deep_or_too_long_are_refused_not_a_crash(
+    cli: InProcessCli, tmp_path: Path
+) -> None:
+    document = tmp_path / "d.json"
+    document.write_text('{"type":"debug","output":' + "[" * 5000 + "]" * 5000 + "}")
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text(
+        '{"type": "debug", "output": "kept"}\n'
+        + "[" * 100_000
+        + '\n{"type": "debug", "output": '
+        + "9" * 5000
+        + "}\n"
+    )
+
+    result = cli("ingest", str(document), str(lines))
+
+    assert result.code == ExitCode.REFUSED, result.err
+    assert result.out.splitlines()[:4] == [
+        f"{document}: not imported: nested too deeply: more than 256 levels of "
+        "arrays and objects",
+        f"{lines} (events): 1 stored, 0 already present, 2 refused",
+        "  line 2: nested too deeply: more than 256 levels of arrays and objects",
+        "  line 3: a number has more than 4,300 digits, more than can be read",
+    ]
+    assert cli.repo().count() == 1
+
+
 def test_format_forces_a_reader(cli: InProcessCli) -> None:
     forced = cli("ingest", str(FIXTURES / "events.jsonl"), "--format", "sharegpt")
 
