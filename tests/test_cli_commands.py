@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 from bson.objectid import ObjectId
 from pymongo.collection import Collection
 
-from mongo_ai_logs import AgentLogRepository
+from mongo_ai_logs import AgentLogRepository, jsonl
 from mongo_ai_logs.cli import ExitCode
 from tests.cli_support import FIXTURES, FakeTerminal, InProcessCli
+from tests.helpers import chain, chain_seqs, loads_deep
 
 Document = dict[str, object]
 
@@ -226,6 +228,29 @@ def test_show_json_is_the_tree(loaded: InProcessCli) -> None:
     assert root["type"] == "run"
     assert [c["seq"] for c in root["children"]] == [1, 2, 4]
     assert root["children"][1]["children"][0]["tool"]["name"] == "forecast"
+
+
+def test_show_of_a_chain_thousands_deep_keeps_its_lines_narrow(
+    cli: InProcessCli, tmp_path: Path
+) -> None:
+    path = tmp_path / "chain.jsonl"
+    path.write_text("".join(jsonl.dumps(e) + "\n" for e in chain("deep", 3000)))
+    assert cli("ingest", str(path)).code == ExitCode.OK
+
+    result = cli("show", "deep", "--full")
+    as_json = cli("show", "deep", "--json")
+
+    assert result.code == ExitCode.OK, result.err
+    rows = result.out.splitlines()[2:]
+    assert rows[0].startswith("agent_step ")
+    assert rows[17].startswith("   " * 16 + "└─ agent_step ")
+    assert rows[18].startswith("[+1] " + "   " * 16 + "└─ agent_step ")
+    assert rows[2999].startswith("[+2,982] " + "   " * 16 + "└─ agent_step ")
+    assert max(len(row) for row in rows) < 200
+    assert as_json.code == ExitCode.OK, as_json.err
+    tree = loads_deep(as_json.out)
+    assert tree["events"] == 3000
+    assert chain_seqs(tree["tree"][0]) == list(range(3000))
 
 
 def test_show_of_an_unknown_run_exits_1(loaded: InProcessCli) -> None:

@@ -38,7 +38,7 @@ from mongo_ai_logs.cli._store import OpenStore, StoreOptions
 from mongo_ai_logs.config import Settings
 from mongo_ai_logs.demo import run_demo
 from mongo_ai_logs.ingest import FileReport, ingest_file
-from mongo_ai_logs.runs import RunNode, load_run
+from mongo_ai_logs.runs import RunNode, dumps_tree, load_run
 
 __all__ = ["COMMANDS", "Context"]
 
@@ -305,6 +305,7 @@ _SHOW_COLUMNS = [
     Column("STATUS"),
     Column("PREVIEW", flex=True),
 ]
+_DRAWN_LEVELS = 16
 _FULL_FIELDS = (
     ("content", ("content",)),
     ("input", ("input",)),
@@ -315,19 +316,30 @@ _FULL_FIELDS = (
 )
 
 
-def _tree(
-    nodes: Sequence[RunNode], prefix: str = "", root: bool = True
-) -> Iterator[tuple[str, str, RunNode]]:
-    """Yield ``(branch, continuation, node)`` in display order."""
-    for index, node in enumerate(nodes):
-        last = index == len(nodes) - 1
-        if root:
-            branch, below = "", ""
+def _tree(roots: Sequence[RunNode]) -> Iterator[tuple[str, str, RunNode]]:
+    """Yield ``(branch, continuation, node)`` in display order.
+
+    Below :data:`_DRAWN_LEVELS` levels, the guides of the levels above are
+    left out and counted (``[+120]``), so that a deep run keeps narrow lines.
+    """
+    pending: list[tuple[RunNode, tuple[str, ...], int, bool]] = [
+        (root, (), 0, True) for root in reversed(roots)
+    ]
+    while pending:
+        node, guides, depth, last = pending.pop()
+        if depth == 0:
+            branch = below = ""
         else:
-            branch = prefix + ("└─ " if last else "├─ ")
-            below = prefix + ("   " if last else "│  ")
+            hidden = depth - 1 - len(guides)
+            drawn = (f"[+{hidden:,}] " if hidden else "") + "".join(guides)
+            branch = drawn + ("└─ " if last else "├─ ")
+            below = drawn + ("   " if last else "│  ")
+            guides = (*guides, "   " if last else "│  ")[-_DRAWN_LEVELS:]
         yield branch, below, node
-        yield from _tree(node.children, below, root=False)
+        count = len(node.children)
+        for index in reversed(range(count)):
+            child = node.children[index]
+            pending.append((child, guides, depth + 1, index == count - 1))
 
 
 def _duration(event: Mapping[str, Any]) -> Any:
@@ -337,13 +349,6 @@ def _duration(event: Mapping[str, Any]) -> Any:
         if isinstance(started, dt.datetime) and isinstance(ended, dt.datetime):
             duration = (ended - started) / dt.timedelta(milliseconds=1)
     return duration
-
-
-def _node_json(node: RunNode) -> dict[str, Any]:
-    return {
-        **jsonl.to_jsonable(node.event),
-        "children": [_node_json(child) for child in node.children],
-    }
 
 
 def _dig(event: Mapping[str, Any], path: Sequence[str]) -> Any:
@@ -377,14 +382,15 @@ def cmd_show(ctx: Context) -> int:
         return ExitCode.REFUSED
     nodes = list(_tree(roots))
     if ctx.json:
-        events = len(nodes)
-        ctx.emit(
-            {
-                "run_id": args.run_id,
-                "events": events,
-                "tree": [_node_json(root) for root in roots],
-            }
+        # The tree is written by dumps_tree, which any depth of run allows.
+        head = json.dumps(
+            {"run_id": args.run_id, "events": len(nodes)}, ensure_ascii=False
         )
+        tree = dumps_tree(
+            roots, lambda node: jsonl.to_jsonable(node.event), ensure_ascii=False
+        )
+        ctx.out.write(f'{head[:-1]}, "tree": {tree}}}\n')
+        ctx.out.flush()
         return ExitCode.OK
 
     ctx.say(_run_header(args.run_id, [node.event for _, _, node in nodes]))
