@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -258,6 +259,45 @@ def test_show_of_an_unknown_run_exits_1(loaded: InProcessCli) -> None:
 
     assert result.code == ExitCode.REFUSED
     assert "no events for run 'no-such-run'" in result.err
+
+
+HOSTILE = "\x1b[2J\x1b[31mred\x1b]52;c;aGk=\x07 \u202eevil\u2066 \x9b1m \ud800"
+RAW_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_logged_control_characters_reach_the_terminal_escaped(
+    cli: InProcessCli, tmp_path: Path
+) -> None:
+    cli.repo().insert(
+        {
+            "type": "tool_call",
+            "run_id": f"run-{HOSTILE}",
+            "user_id": HOSTILE,
+            "tool": {"name": f"t{HOSTILE}", "result": f"one\n\tindented {HOSTILE}"},
+        }
+    )
+    broken = tmp_path / "bad\x1b[2Jname.jsonl"
+    broken.write_text(json.dumps({"type": "debug", "_id": HOSTILE}) + "\n")
+    run = f"run-{HOSTILE}"
+
+    outputs = [
+        cli("find"),
+        cli("show", run),
+        cli("show", run, "--full"),
+        cli("ingest", str(broken)),
+        cli("show", f"{run}-missing"),
+    ]
+
+    for result in outputs:
+        assert not RAW_CONTROLS.search(result.out + result.err), result.out
+    assert "\\x1b[2J\\x1b[31mred" in outputs[0].out
+    assert "\\u202eevil" in outputs[1].out
+    assert "\tindented \\x1b[2J" in outputs[2].out
+    assert "bad\\x1b[2Jname.jsonl" in outputs[3].out
+    (found,) = cli("find", "--json").json_lines()
+    assert jsonl.from_jsonable(found)["tool"]["result"].endswith(HOSTILE)
+    (tree,) = cli("show", run, "--json").json_lines()
+    assert jsonl.from_jsonable(tree["tree"][0])["user_id"] == HOSTILE
 
 
 # -- stats --

@@ -30,6 +30,7 @@ from mongo_ai_logs.cli._format import (
     one_line,
     plural,
     preview,
+    printable,
     render_table,
 )
 from mongo_ai_logs.cli._prices import PriceTable
@@ -89,8 +90,8 @@ class Context:
         )
 
     def say(self, text: str = "") -> None:
-        """Write a line of output."""
-        print(text, file=self.out, flush=True)
+        """Write a line of output, with what a terminal would act on escaped."""
+        print(printable(text, tabs=True), file=self.out, flush=True)
 
     def emit(self, data: Mapping[str, Any]) -> None:
         """Write one JSON line."""
@@ -99,7 +100,7 @@ class Context:
 
     def note(self, text: str) -> None:
         """Tell the user something on stderr, apart from the output."""
-        print(f"mongo-ai-logs: {text}", file=self.err, flush=True)
+        print(f"mongo-ai-logs: {printable(text)}", file=self.err, flush=True)
 
     def filters(self) -> dict[str, Any]:
         """The event filters given on the command line, by repository name."""
@@ -174,7 +175,7 @@ def cmd_ingest(ctx: Context) -> int:
         repository = store.repository
         repository.ensure_indexes()
         for number, path in enumerate(paths, start=1):
-            label = f"[{number}/{len(paths)}] {os.path.basename(path)}"
+            label = f"[{number}/{len(paths)}] {printable(os.path.basename(path))}"
             bar = ProgressBar(
                 ctx.err, label, enabled=ctx.progress, width=ctx.width or 80
             )
