@@ -538,8 +538,22 @@ def test_export_into_a_missing_directory_fails_cleanly(
     result = loaded("export", "-o", f"{tmp_path}/no/such/dir/out.jsonl")
 
     assert result.code == ExitCode.USAGE
-    assert "No such file or directory" in result.err
-    assert "Traceback" not in result.err
+    assert result.err == (
+        f"mongo-ai-logs: error: cannot use '{tmp_path}/no/such/dir/out.jsonl': "
+        "No such file or directory\n"
+    )
+
+
+def test_export_onto_a_directory_names_it_and_leaves_no_part_file(
+    loaded: InProcessCli, tmp_path: Path
+) -> None:
+    (tmp_path / "taken").mkdir()
+
+    result = loaded("export", "-o", str(tmp_path / "taken"))
+
+    assert result.code == ExitCode.USAGE
+    assert f"cannot use '{tmp_path / 'taken'}': Is a directory" in result.err
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
 
 
 # -- projects --

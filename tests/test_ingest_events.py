@@ -137,3 +137,30 @@ def test_events_of_another_project_are_refused_with_the_reason(
 
     assert report.stored == 0
     assert "is not the project events are stored in here" in report.refused[0].reason
+
+
+def test_a_field_that_cannot_be_read_back_is_named(
+    repo: AgentLogRepository, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.jsonl"
+    lines = [
+        {"type": "debug", "started_at": "yesterday"},
+        {"type": "debug", "metadata": {"amount": {"%decimal": "a lot"}}},
+        {"type": "debug", "output": {"%oid": "zz"}},
+        {"type": "debug", "output": {"%datetime": 5}},
+        {"type": "debug", "output": {"%nonsense": 1}},
+        {"type": "debug", "output": "kept"},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    report = ingest_file(repo, path)
+
+    assert report.stored == 1
+    assert [r.reason for r in report.refused] == [
+        "started_at: not an ISO 8601 date and time: 'yesterday'",
+        "metadata: bad value marker: not a decimal number",
+        "output: bad value marker: 'zz' is not a valid ObjectId, it must be a "
+        "12-byte input or a 24-character hex string",
+        "output: bad value marker: fromisoformat: argument must be str",
+        "output: bad value marker: unknown marker '%nonsense'",
+    ]

@@ -213,3 +213,29 @@ def test_an_array_goes_on_after_a_record_too_deep_where_its_end_is_known(
     assert [v.location for v in values if v.error] == ["record 2", "record 4"]
     assert "nested too deeply" in str(values[1].error)
     assert str(values[3].error).endswith("the records after it were not read")
+
+
+@pytest.mark.parametrize("layout", ["lines", "array", "documents"])
+def test_a_file_cut_inside_a_character_may_be_truncated(
+    tmp_path: Path, layout: str
+) -> None:
+    records = [{"text": "déjà vu"}, {"text": "ça"}]
+    if layout == "lines":
+        text = "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    elif layout == "array":
+        text = json.dumps(records, ensure_ascii=False, indent=1)
+    else:
+        text = json.dumps(records[1], ensure_ascii=False, indent=1)
+    data = text.encode()
+    cut = write(tmp_path, data[: data.rindex("ç".encode()) + 1])
+
+    if layout == "documents":
+        with pytest.raises(UnreadableFileError, match="ends inside a UTF-8 char"):
+            read(cut)
+        return
+    _, values, _, _ = read(cut)
+
+    assert values[0].data == records[0]
+    assert values[1].error is not None
+    assert values[1].error.startswith("the text ends inside a UTF-8 character")
+    assert values[1].error.endswith("it may be truncated")

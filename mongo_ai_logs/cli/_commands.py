@@ -730,9 +730,12 @@ def cmd_export(ctx: Context) -> int:
     target = Path(args.output)
     # Written beside the target and moved into place at the end, so a failed
     # export never leaves half a file under the target's name.
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".part", dir=target.parent or "."
-    )
+    try:
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".part", dir=target.parent or "."
+        )
+    except OSError as exc:
+        raise _naming(exc, target) from exc
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file, ctx.store() as store:
             count = _write_events(store.repository, filters, file)
@@ -740,11 +743,21 @@ def cmd_export(ctx: Context) -> int:
         # permissions any new file of the user gets.
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise _naming(exc, target) from exc
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     ctx.note(f"exported {plural(count, 'event')} to {target}")
     return ExitCode.OK
+
+
+def _naming(error: OSError, target: Path) -> OSError:
+    """``error`` about ``target``, not the hidden file written beside it."""
+    if error.errno is None:
+        return error
+    return OSError(error.errno, error.strerror, str(target))
 
 
 def _umask() -> int:

@@ -11,11 +11,17 @@ gives it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from bson.errors import BSONError
 
 from mongo_ai_logs.ingest._reading import Value
 from mongo_ai_logs.ingest._records import ParsedRecord
-from mongo_ai_logs.jsonl import from_jsonable
+from mongo_ai_logs.jsonl import TOP_LEVEL_DATETIMES, from_jsonable
+
+# What reading a malformed marker raises: a bad date, number, base64, id, ...
+_MARKER_ERRORS = (ValueError, TypeError, ArithmeticError, BSONError)
 
 __all__ = ["parse"]
 
@@ -32,7 +38,26 @@ def parse(values: Iterable[Value]) -> Iterator[ParsedRecord]:
         else:
             try:
                 event = from_jsonable(value.data)
-            except (ValueError, TypeError) as exc:
-                yield ParsedRecord(location, error=f"bad value marker: {exc}")
+            except _MARKER_ERRORS as exc:
+                yield ParsedRecord(location, error=_unreadable(value.data, exc))
                 continue
             yield ParsedRecord(location, event=event)
+
+
+def _unreadable(data: Mapping[str, Any], error: Exception) -> str:
+    """Why ``data`` cannot be read back, naming the field at fault."""
+    for key, item in data.items():
+        try:
+            from_jsonable({key: item})
+        except _MARKER_ERRORS as exc:
+            if key in TOP_LEVEL_DATETIMES and isinstance(item, str):
+                return f"{key}: not an ISO 8601 date and time: {_short(item)}"
+            # Decimal's errors say only their class.
+            reason = "not a decimal number" if isinstance(exc, ArithmeticError) else exc
+            return f"{key}: bad value marker: {reason}"
+    return f"bad value marker: {error}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

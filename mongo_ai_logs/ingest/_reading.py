@@ -100,25 +100,25 @@ class JsonInput:
         self._values = self._decode()
         self._peeked: list[Value] = []
 
-    def first_value(self, limit: int = 50) -> Any:
+    def first_value(self, limit: int = 50) -> Value | None:
         """The first value that decodes, looking at most ``limit`` values ahead.
 
         The values looked at are still given by :meth:`values`. Returns
-        ``None`` when none of them decodes.
+        ``None`` when none of them decodes, or when the file holds none.
 
         Raises:
             UnreadableFileError: The file is one document that is not JSON.
         """
         for value in self._peeked:
             if value.error is None:
-                return value.data
+                return value
         while len(self._peeked) < limit:
             following = next(self._values, None)
             if following is None:
                 break
             self._peeked.append(following)
             if following.error is None:
-                return following.data
+                return following
         return None
 
     def first_error(self) -> str | None:
@@ -202,7 +202,7 @@ class JsonInput:
             try:
                 yield Value(location, _loads(text.decode("utf-8")))
             except UnicodeDecodeError as exc:
-                yield Value(location, error=f"not UTF-8 text ({exc.reason})")
+                yield Value(location, error=_not_utf8(exc))
             except json.JSONDecodeError as exc:
                 yield Value(location, error=_json_error(exc, line=None))
             except _LimitError as exc:
@@ -283,9 +283,7 @@ class _StreamDecoder:
             decoded = self.utf8.decode(data, final=not data)
         except UnicodeDecodeError as exc:
             line = self.lines_before + self.text.count("\n") + 1
-            raise _BrokenTextError(
-                f"not UTF-8 text ({exc.reason}) near line {line}"
-            ) from None
+            raise _BrokenTextError(_not_utf8(exc, f" near line {line}")) from None
         if not self.started:
             decoded = decoded.removeprefix("\ufeff")
             self.started = True
@@ -398,6 +396,12 @@ def _decodes(line: bytes) -> bool:
     except (UnicodeDecodeError, json.JSONDecodeError, _LimitError):
         return False
     return True
+
+
+def _not_utf8(exc: UnicodeDecodeError, where: str = "") -> str:
+    if exc.reason == "unexpected end of data":
+        return f"the text ends inside a UTF-8 character{where}; it may be truncated"
+    return f"not UTF-8 text ({exc.reason}){where}"
 
 
 def _json_error(exc: json.JSONDecodeError, *, line: int | None) -> str:
