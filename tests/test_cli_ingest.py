@@ -240,3 +240,25 @@ def test_ingesting_an_export_into_the_same_store_adds_nothing(
     (report,) = result.json_lines()
     assert (report["stored"], report["skipped"], report["refused"]) == (0, 8, [])
     assert _all(cli.repo()) == before
+
+
+def test_an_export_of_one_project_ingests_into_another_and_the_default(
+    cli: InProcessCli, tmp_path: Path
+) -> None:
+    cli("ingest", str(FIXTURES / "events.jsonl"), "--project", "A")
+    exported = tmp_path / "x.jsonl"
+    cli("--project", "A", "export", "-o", str(exported))
+
+    into_b = cli("--project", "B", "ingest", str(exported))
+    into_default = cli("ingest", str(exported))
+    again = cli("--project", "B", "ingest", str(exported), "--json")
+
+    assert into_b.code == ExitCode.OK, into_b.out
+    assert into_b.out.endswith("6 stored, 0 already present, 0 refused\n")
+    assert into_default.code == ExitCode.OK, into_default.out
+    (report,) = again.json_lines()
+    assert (report["stored"], report["skipped"]) == (0, 6)
+    assert cli.repo("A").count() == cli.repo("B").count() == cli.repo().count() == 6
+    in_a = cli("--project", "A", "show", "run-weather-1")
+    in_b = cli("--project", "B", "show", "run-weather-1")
+    assert in_b.out.splitlines()[2:] == in_a.out.splitlines()[2:]

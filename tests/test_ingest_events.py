@@ -11,6 +11,7 @@ import pytest
 
 from mongo_ai_logs import AgentLogRepository
 from mongo_ai_logs.ingest import detect_format, ingest_file
+from tests.helpers import T0
 from tests.ingest_support import FIXTURES, new_repo, stored
 
 
@@ -125,18 +126,60 @@ def test_events_the_repository_refuses_are_reported_by_line(tmp_path: Path) -> N
     assert report.refused[2].reason == "expected an event object, got list"
 
 
-def test_events_of_another_project_are_refused_with_the_reason(
-    tmp_path: Path,
-) -> None:
-    acme = new_repo(project_id="acme")
-    acme.insert({"type": "message", "content": "hi"})
-    path = tmp_path / "acme.jsonl"
-    export(acme, path, as_list=False)
+def without_ids(events: list[dict[str, Any]]) -> list[str]:
+    """The events but their ids and project, comparable whatever their order."""
+    left_out = ("_id", "project_id", "parent_id")
+    return sorted(
+        to_json({k: v for k, v in event.items() if k not in left_out})
+        for event in events
+    )
 
-    report = ingest_file(new_repo(project_id="other"), path)
+
+def load_tree(repo: AgentLogRepository) -> AgentLogRepository:
+    """``repo`` with a trace of nested observations and a live event."""
+    assert ingest_file(repo, FIXTURES / "langfuse_trace.json").stored
+    repo.insert({"type": "message", "content": "hi", "started_at": T0})
+    return repo
+
+
+@pytest.mark.parametrize("target", ["globex", None])
+def test_an_export_into_another_project_of_the_collection_is_a_copy(
+    repo: AgentLogRepository, tmp_path: Path, target: str | None
+) -> None:
+    acme = load_tree(repo.for_project("acme"))
+    path = tmp_path / "acme.jsonl"
+    documents = export(acme, path, as_list=False)
+    copy = repo.for_project(target)
+
+    report = ingest_file(copy, path)
+    again = ingest_file(copy, path)
+
+    assert (report.stored, report.refused) == (len(documents), [])
+    assert (again.stored, again.skipped) == (0, len(documents))
+    copied = stored(copy)
+    assert without_ids(copied) == without_ids(documents)
+    assert {e["project_id"] for e in copied} == {target}
+    assert not {e["_id"] for e in copied} & {e["_id"] for e in documents}
+    ids = {e["_id"] for e in copied}
+    parents = [e["parent_id"] for e in copied if "parent_id" in e]
+    assert parents
+    assert set(parents) <= ids
+    assert list(acme.iter_events()) == documents
+
+
+def test_an_event_whose_id_another_project_holds_is_refused(
+    repo: AgentLogRepository, tmp_path: Path
+) -> None:
+    taken = repo.for_project("acme").insert({"type": "debug", "output": 1})
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps({"_id": taken, "type": "debug", "output": 2}) + "\n")
+
+    report = ingest_file(repo.for_project("globex"), path)
 
     assert report.stored == 0
-    assert "is not the project events are stored in here" in report.refused[0].reason
+    assert [r.reason for r in report.refused] == [
+        f"_id {taken} is already used by another event"
+    ]
 
 
 def test_a_field_that_cannot_be_read_back_is_named(

@@ -2,11 +2,19 @@
 
 Each document is read back with :func:`mongo_ai_logs.jsonl.from_jsonable`,
 which turns the export's ``%`` markers into the values they stand for
-(datetimes, bytes, ``Decimal``, ...), then goes to the repository. Its ``_id``
-(a 24-hex string) is kept, so importing an export into an empty database gives
-back equal documents and importing it again adds nothing. A document without
-an ``_id`` gets the id of its content, as :meth:`AgentLogRepository.insert`
-gives it.
+(datetimes, bytes, ``Decimal``, ...), then :class:`Placement` fits it to the
+project it is imported into before it goes to the repository:
+
+- An event of that project (or one that names no project) keeps its ``_id``
+  (a 24-hex string), so importing an export into an empty database gives back
+  equal documents and importing it again adds nothing.
+- An event of another project is a copy: it takes the importing project, and
+  its ``_id`` and ``parent_id`` become ids made from that project and the
+  original ids. The copy's tree holds together, importing it again adds
+  nothing, and an export can be imported into several projects of one
+  collection, where the original ids are taken.
+- A document without an ``_id`` gets the id of its content, as
+  :meth:`AgentLogRepository.insert` gives it.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Any
 
 from bson.errors import BSONError
 
+from mongo_ai_logs.ids import parse_event_id, source_event_id
 from mongo_ai_logs.ingest._reading import Value
 from mongo_ai_logs.ingest._records import ParsedRecord
 from mongo_ai_logs.jsonl import TOP_LEVEL_DATETIMES, from_jsonable
@@ -23,7 +32,9 @@ from mongo_ai_logs.jsonl import TOP_LEVEL_DATETIMES, from_jsonable
 # What reading a malformed marker raises: a bad date, number, base64, id, ...
 _MARKER_ERRORS = (ValueError, TypeError, ArithmeticError, BSONError)
 
-__all__ = ["parse"]
+__all__ = ["Placement", "parse"]
+
+FORMAT = "events"
 
 
 def parse(values: Iterable[Value]) -> Iterator[ParsedRecord]:
@@ -61,3 +72,29 @@ def _unreadable(data: Mapping[str, Any], error: Exception) -> str:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Placement:
+    """Fits the events of one file to the project they are imported into.
+
+    See the module docstring. Call it on each event of the file, in order.
+
+    Args:
+        project_id: The importing repository's project.
+    """
+
+    def __init__(self, project_id: str | None) -> None:
+        self.project_id = project_id
+
+    def __call__(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The document to store for ``event``."""
+        document = dict(event)
+        origin = document.pop("project_id", self.project_id)
+        if origin != self.project_id:
+            for name in ("_id", "parent_id"):
+                if parse_event_id(document.get(name)) is not None:
+                    document[name] = self._copy_id(str(document[name]))
+        return document
+
+    def _copy_id(self, original: str) -> str:
+        return str(source_event_id(self.project_id, FORMAT, original))

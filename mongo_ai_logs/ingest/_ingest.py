@@ -232,6 +232,9 @@ def _store(
     batch: list[dict[str, Any]] = []
     places: list[tuple[int, str]] = []
     mark = source.bytes_read
+    placement = None
+    if report.format == "events":
+        placement = _events.Placement(repo.project_id)
 
     def flush() -> None:
         if batch:
@@ -253,6 +256,8 @@ def _store(
             refused.append((order, RefusedRecord(record.location, reason)))
             continue
         document = record.event
+        if placement is not None:
+            document = placement(document)
         if record.parent is not None:
             parent = source_event_id(repo.project_id, report.format, record.parent)
             document = {**document, "parent_id": str(parent)}
