@@ -182,6 +182,24 @@ def test_an_event_whose_id_another_project_holds_is_refused(
     ]
 
 
+def test_identical_lines_without_an_id_are_as_many_events(
+    repo: AgentLogRepository, tmp_path: Path
+) -> None:
+    line = json.dumps({"type": "debug", "output": "retrying"}) + "\n"
+    sourced = json.dumps({"type": "debug", "source": {"format": "x", "id": "1"}})
+    path = tmp_path / "events.jsonl"
+    path.write_text(line * 3 + f"{sourced}\n" * 2)
+    inserted = repo.insert({"type": "debug", "output": "retrying"})
+
+    first = ingest_file(repo, path)
+    again = ingest_file(repo, path)
+
+    assert (first.stored, first.skipped, first.refused) == (3, 2, [])
+    assert (again.stored, again.skipped) == (0, 5)
+    assert len([e for e in stored(repo) if e.get("output") == "retrying"]) == 3
+    assert inserted in {e["_id"] for e in stored(repo)}
+
+
 def test_a_field_that_cannot_be_read_back_is_named(
     repo: AgentLogRepository, tmp_path: Path
 ) -> None:

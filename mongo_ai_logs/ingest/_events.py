@@ -13,8 +13,10 @@ project it is imported into before it goes to the repository:
   original ids. The copy's tree holds together, importing it again adds
   nothing, and an export can be imported into several projects of one
   collection, where the original ids are taken.
-- A document without an ``_id`` gets the id of its content, as
-  :meth:`AgentLogRepository.insert` gives it.
+- A document without an ``_id`` or a ``source`` gets the id of its content, as
+  :meth:`AgentLogRepository.insert` gives it; the second and later documents
+  of a file with the same content are told apart by a counter, so that two
+  identical lines are two events.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from bson.errors import BSONError
 
 from mongo_ai_logs.ids import parse_event_id, source_event_id
 from mongo_ai_logs.ingest._reading import Value
-from mongo_ai_logs.ingest._records import ParsedRecord
-from mongo_ai_logs.jsonl import TOP_LEVEL_DATETIMES, from_jsonable
+from mongo_ai_logs.ingest._records import ParsedRecord, content_digest
+from mongo_ai_logs.jsonl import TOP_LEVEL_DATETIMES, from_jsonable, to_jsonable
 
 # What reading a malformed marker raises: a bad date, number, base64, id, ...
 _MARKER_ERRORS = (ValueError, TypeError, ArithmeticError, BSONError)
@@ -85,6 +87,7 @@ class Placement:
 
     def __init__(self, project_id: str | None) -> None:
         self.project_id = project_id
+        self._seen: dict[str, int] = {}
 
     def __call__(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The document to store for ``event``."""
@@ -94,6 +97,12 @@ class Placement:
             for name in ("_id", "parent_id"):
                 if parse_event_id(document.get(name)) is not None:
                     document[name] = self._copy_id(str(document[name]))
+        if document.get("_id") is None and document.get("source") is None:
+            document.pop("_id", None)
+            digest = content_digest(to_jsonable(document))
+            times = self._seen[digest] = self._seen.get(digest, 0) + 1
+            if times > 1:
+                document["_id"] = self._copy_id(f"{digest}-{times}")
         return document
 
     def _copy_id(self, original: str) -> str:
