@@ -755,9 +755,7 @@ def cmd_export(ctx: Context) -> int:
 
 def _naming(error: OSError, target: Path) -> OSError:
     """``error`` about ``target``, not the hidden file written beside it."""
-    if error.errno is None:
-        return error
-    return OSError(error.errno, error.strerror, str(target))
+    return OSError(error.errno, error.strerror or str(error), str(target))
 
 
 def _umask() -> int:

@@ -31,12 +31,12 @@ from mongo_ai_logs.ingest._reading import Value
 from mongo_ai_logs.ingest._records import ParsedRecord, content_digest
 from mongo_ai_logs.jsonl import TOP_LEVEL_DATETIMES, from_jsonable, to_jsonable
 
-# What reading a malformed marker raises: a bad date, number, base64, id, ...
-_MARKER_ERRORS = (ValueError, TypeError, ArithmeticError, BSONError)
-
 __all__ = ["Placement", "parse"]
 
 FORMAT = "events"
+
+# What reading a malformed marker raises: a bad date, number, base64, id, ...
+_MARKER_ERRORS = (ValueError, TypeError, ArithmeticError, BSONError)
 
 
 def parse(values: Iterable[Value]) -> Iterator[ParsedRecord]:
