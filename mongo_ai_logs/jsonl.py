@@ -42,7 +42,14 @@ from bson.objectid import ObjectId
 
 from mongo_ai_logs.codec import set_member
 
-__all__ = ["TOP_LEVEL_DATETIMES", "dumps", "from_jsonable", "loads", "to_jsonable"]
+__all__ = [
+    "TOP_LEVEL_DATETIMES",
+    "dumps",
+    "from_jsonable",
+    "loads",
+    "nested_deeper_than",
+    "to_jsonable",
+]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -190,3 +197,22 @@ def loads(line: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("an event must be a JSON object")
     return from_jsonable(data)
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` holds more than ``limit`` levels of dicts and lists.
+
+    Measured without recursion, so that a value of any depth can be checked
+    before code that recurses into it.
+    """
+    if not isinstance(value, (dict, list)):
+        return False
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, (dict, list)):
+                pending.append((child, depth + 1))
+    return False

@@ -25,6 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mongo_ai_logs.codec import MAX_PAYLOAD_NESTING
+from mongo_ai_logs.jsonl import nested_deeper_than
+
 __all__ = [
     "LLMResponse",
     "as_dict",
@@ -155,9 +158,12 @@ def _usage(**counts: int | None) -> dict[str, int]:
 def _arguments(raw: Any) -> Any:
     if isinstance(raw, str):
         try:
-            return json.loads(raw)
-        except ValueError:
+            parsed = json.loads(raw)
+        except (ValueError, RecursionError):
             return raw
+        # Arguments nested deeper than the library stores stay text, which
+        # the storage and every reader of the event can handle.
+        return raw if nested_deeper_than(parsed, MAX_PAYLOAD_NESTING) else parsed
     return raw
 
 

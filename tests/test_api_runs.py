@@ -11,8 +11,10 @@ import pytest
 from pymongo.collection import Collection
 
 from mongo_ai_logs import AgentLogRepository
+from mongo_ai_logs.jsonl import to_jsonable
 from mongo_ai_logs.server._runs import list_runs
 from tests.api_support import ACME_ADMIN, T0, Api, auth, serve_api, wire_event
+from tests.helpers import chain, chain_seqs, loads_deep
 
 A = auth(ACME_ADMIN)
 SINCE = (T0 + dt.timedelta(minutes=20)).isoformat()
@@ -244,6 +246,23 @@ def test_a_run_comes_back_as_a_tree_with_its_summary(api: Api) -> None:
     light_tool = light_top["children"][0]["children"][1]
     assert light_tool["tool"] == {"name": "search"}
     assert light_tool["payload_fields"] == ["tool.arguments", "tool.result"]
+
+
+@pytest.mark.parametrize("payloads", ["true", "false"])
+def test_a_run_thousands_deep_comes_back_whole(api: Api, payloads: str) -> None:
+    events = [to_jsonable(e) for e in chain("deep", 3000)]
+    for start in range(0, len(events), 1000):
+        post(api, events[start : start + 1000])
+
+    response = api.client.get("/v1/runs/deep", params={"payloads": payloads}, headers=A)
+
+    assert response.status_code == 200, response.text[:300]
+    assert response.headers["content-type"] == "application/json"
+    body = loads_deep(response.text)
+    assert body["summary"]["events"] == 3000
+    assert body["truncated"] is False
+    (root,) = body["roots"]
+    assert chain_seqs(root) == list(range(3000))
 
 
 def test_a_run_shows_its_deleted_events_only_when_asked(api: Api) -> None:

@@ -19,7 +19,15 @@ from playwright.sync_api import expect, sync_playwright
 
 from mongo_ai_logs import AgentLogRepository
 from mongo_ai_logs.server import create_app
-from tests.api_support import ACME_READ, ACME_WRITE, T0, LiveServer, keyed_settings
+from tests.api_support import (
+    ACME_READ,
+    ACME_WRITE,
+    GLOBEX_ADMIN,
+    T0,
+    LiveServer,
+    keyed_settings,
+)
+from tests.helpers import chain
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -42,7 +50,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def seeded_repo() -> AgentLogRepository:
-    """60 short runs of two users and models, and one nested run that failed."""
+    """60 short runs of two users and models, and one nested run that failed;
+    in project globex, a run of 3,000 events each under the one before."""
     collection = mongomock.MongoClient(tz_aware=True)["viewer"]["events"]
     repo = AgentLogRepository(collection).for_project("acme")
     events: list[dict[str, Any]] = []
@@ -83,6 +92,7 @@ def seeded_repo() -> AgentLogRepository:
     ]  # fmt: skip
     report = repo.insert_many(events)
     assert report.ok, report.refused
+    assert repo.for_project("globex").insert_many(chain("deep", 3000)).ok
     return repo
 
 
@@ -241,3 +251,22 @@ def test_a_read_key_sees_runs_but_no_delete_button(
     page.click("#forget-key")
     page.wait_for_selector("#login-view:not([hidden])")
     assert page.evaluate("sessionStorage.getItem('mongo-ai-logs.api-key')") is None
+
+
+def test_a_run_thousands_deep_is_drawn_with_lists_nested_a_few_levels(
+    live: tuple[LiveServer, AgentLogRepository], page: Any
+) -> None:
+    server, _ = live
+
+    sign_in(page, server.url, GLOBEX_ADMIN)
+    page.goto(server.url + "/#/run/deep")
+    expect(page.locator("#run-tree .node")).to_have_count(3000, timeout=30_000)
+
+    last = page.locator("#run-tree .node").last
+    assert "level 2999" in last.inner_text()
+    nesting = last.evaluate(
+        "node => { let n = 0; for (let p = node; p; p = p.parentElement)"
+        " if (p.tagName === 'UL') n++; return n; }"
+    )
+    assert nesting <= 25
+    assert page.errors == []

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from pathlib import Path
 
 import pytest
 from bson.objectid import ObjectId
 from pymongo.collection import Collection
 
-from mongo_ai_logs import AgentLogRepository
+from mongo_ai_logs import AgentLogRepository, jsonl
 from mongo_ai_logs.cli import ExitCode
 from tests.cli_support import FIXTURES, FakeTerminal, InProcessCli
+from tests.helpers import chain, chain_seqs, loads_deep
 
 Document = dict[str, object]
 
@@ -228,11 +231,73 @@ def test_show_json_is_the_tree(loaded: InProcessCli) -> None:
     assert root["children"][1]["children"][0]["tool"]["name"] == "forecast"
 
 
+def test_show_of_a_chain_thousands_deep_keeps_its_lines_narrow(
+    cli: InProcessCli, tmp_path: Path
+) -> None:
+    path = tmp_path / "chain.jsonl"
+    path.write_text("".join(jsonl.dumps(e) + "\n" for e in chain("deep", 3000)))
+    assert cli("ingest", str(path)).code == ExitCode.OK
+
+    result = cli("show", "deep", "--full")
+    as_json = cli("show", "deep", "--json")
+
+    assert result.code == ExitCode.OK, result.err
+    rows = result.out.splitlines()[2:]
+    assert rows[0].startswith("agent_step ")
+    assert rows[17].startswith("   " * 16 + "└─ agent_step ")
+    assert rows[18].startswith("[+1] " + "   " * 16 + "└─ agent_step ")
+    assert rows[2999].startswith("[+2,982] " + "   " * 16 + "└─ agent_step ")
+    assert max(len(row) for row in rows) < 200
+    assert as_json.code == ExitCode.OK, as_json.err
+    tree = loads_deep(as_json.out)
+    assert tree["events"] == 3000
+    assert chain_seqs(tree["tree"][0]) == list(range(3000))
+
+
 def test_show_of_an_unknown_run_exits_1(loaded: InProcessCli) -> None:
     result = loaded("show", "no-such-run")
 
     assert result.code == ExitCode.REFUSED
     assert "no events for run 'no-such-run'" in result.err
+
+
+HOSTILE = "\x1b[2J\x1b[31mred\x1b]52;c;aGk=\x07 \u202eevil\u2066 \x9b1m \ud800"
+RAW_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_logged_control_characters_reach_the_terminal_escaped(
+    cli: InProcessCli, tmp_path: Path
+) -> None:
+    cli.repo().insert(
+        {
+            "type": "tool_call",
+            "run_id": f"run-{HOSTILE}",
+            "user_id": HOSTILE,
+            "tool": {"name": f"t{HOSTILE}", "result": f"one\n\tindented {HOSTILE}"},
+        }
+    )
+    broken = tmp_path / "bad\x1b[2Jname.jsonl"
+    broken.write_text(json.dumps({"type": "debug", "_id": HOSTILE}) + "\n")
+    run = f"run-{HOSTILE}"
+
+    outputs = [
+        cli("find"),
+        cli("show", run),
+        cli("show", run, "--full"),
+        cli("ingest", str(broken)),
+        cli("show", f"{run}-missing"),
+    ]
+
+    for result in outputs:
+        assert not RAW_CONTROLS.search(result.out + result.err), result.out
+    assert "\\x1b[2J\\x1b[31mred" in outputs[0].out
+    assert "\\u202eevil" in outputs[1].out
+    assert "\tindented \\x1b[2J" in outputs[2].out
+    assert "bad\\x1b[2Jname.jsonl" in outputs[3].out
+    (found,) = cli("find", "--json").json_lines()
+    assert jsonl.from_jsonable(found)["tool"]["result"].endswith(HOSTILE)
+    (tree,) = cli("show", run, "--json").json_lines()
+    assert jsonl.from_jsonable(tree["tree"][0])["user_id"] == HOSTILE
 
 
 # -- stats --
@@ -473,8 +538,22 @@ def test_export_into_a_missing_directory_fails_cleanly(
     result = loaded("export", "-o", f"{tmp_path}/no/such/dir/out.jsonl")
 
     assert result.code == ExitCode.USAGE
-    assert "No such file or directory" in result.err
-    assert "Traceback" not in result.err
+    assert result.err == (
+        f"mongo-ai-logs: error: cannot use '{tmp_path}/no/such/dir/out.jsonl': "
+        "No such file or directory\n"
+    )
+
+
+def test_export_onto_a_directory_names_it_and_leaves_no_part_file(
+    loaded: InProcessCli, tmp_path: Path
+) -> None:
+    (tmp_path / "taken").mkdir()
+
+    result = loaded("export", "-o", str(tmp_path / "taken"))
+
+    assert result.code == ExitCode.USAGE
+    assert f"cannot use '{tmp_path / 'taken'}': Is a directory" in result.err
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
 
 
 # -- projects --

@@ -13,6 +13,7 @@ from mongo_ai_logs.cli._format import (
     format_duration,
     format_tokens,
     preview,
+    printable,
     render_table,
 )
 from mongo_ai_logs.cli._progress import ProgressBar
@@ -166,3 +167,24 @@ def test_disabled_progress_draws_nothing() -> None:
     bar.close()
 
     assert stream.getvalue() == ""
+
+
+def test_what_a_terminal_would_act_on_is_written_as_escapes() -> None:
+    text = "a\x1b[2J\x1b]52;c;aGk=\x07b\u202ec\u2066d\x9b\x7f\x00\ud800\r\n\te"
+
+    assert printable(text) == (
+        "a\\x1b[2J\\x1b]52;c;aGk=\\x07b\\u202ec\\u2066d\\x9b\\x7f\\x00\\ud800"
+        "\\x0d\\x0a\\te"
+    )
+    assert printable("tab\tkept", tabs=True) == "tab\tkept"
+    assert printable("plain, wide 中文, accents é, a \\ backslash") == (
+        "plain, wide 中文, accents é, a \\ backslash"
+    )
+
+
+def test_table_cells_are_escaped_before_they_are_measured() -> None:
+    lines = render_table(
+        [Column("A"), Column("B")], [["\x1b[31mred", "x"], ["\u202eab", "y"]]
+    )
+
+    assert lines == ["A            B", "\\x1b[31mred  x", "\\u202eab     y"]

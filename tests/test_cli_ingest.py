@@ -99,6 +99,33 @@ def test_a_missing_file_is_reported_not_raised(cli: InProcessCli) -> None:
     assert "Traceback" not in result.err
 
 
+def test_values_too_deep_or_too_long_are_refused_not_a_crash(
+    cli: InProcessCli, tmp_path: Path
+) -> None:
+    document = tmp_path / "d.json"
+    document.write_text('{"type":"debug","output":' + "[" * 5000 + "]" * 5000 + "}")
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text(
+        '{"type": "debug", "output": "kept"}\n'
+        + "[" * 100_000
+        + '\n{"type": "debug", "output": '
+        + "9" * 5000
+        + "}\n"
+    )
+
+    result = cli("ingest", str(document), str(lines))
+
+    assert result.code == ExitCode.REFUSED, result.err
+    assert result.out.splitlines()[:4] == [
+        f"{document}: not imported: nested too deeply: more than 256 levels of "
+        "arrays and objects",
+        f"{lines} (events): 1 stored, 0 already present, 2 refused",
+        "  line 2: nested too deeply: more than 256 levels of arrays and objects",
+        "  line 3: a number has more than 4,300 digits, more than can be read",
+    ]
+    assert cli.repo().count() == 1
+
+
 def test_format_forces_a_reader(cli: InProcessCli) -> None:
     forced = cli("ingest", str(FIXTURES / "events.jsonl"), "--format", "sharegpt")
 
@@ -213,3 +240,25 @@ def test_ingesting_an_export_into_the_same_store_adds_nothing(
     (report,) = result.json_lines()
     assert (report["stored"], report["skipped"], report["refused"]) == (0, 8, [])
     assert _all(cli.repo()) == before
+
+
+def test_an_export_of_one_project_ingests_into_another_and_the_default(
+    cli: InProcessCli, tmp_path: Path
+) -> None:
+    cli("ingest", str(FIXTURES / "events.jsonl"), "--project", "A")
+    exported = tmp_path / "x.jsonl"
+    cli("--project", "A", "export", "-o", str(exported))
+
+    into_b = cli("--project", "B", "ingest", str(exported))
+    into_default = cli("ingest", str(exported))
+    again = cli("--project", "B", "ingest", str(exported), "--json")
+
+    assert into_b.code == ExitCode.OK, into_b.out
+    assert into_b.out.endswith("6 stored, 0 already present, 0 refused\n")
+    assert into_default.code == ExitCode.OK, into_default.out
+    (report,) = again.json_lines()
+    assert (report["stored"], report["skipped"]) == (0, 6)
+    assert cli.repo("A").count() == cli.repo("B").count() == cli.repo().count() == 6
+    in_a = cli("--project", "A", "show", "run-weather-1")
+    in_b = cli("--project", "B", "show", "run-weather-1")
+    assert in_b.out.splitlines()[2:] == in_a.out.splitlines()[2:]

@@ -11,6 +11,7 @@ import pytest
 
 from mongo_ai_logs import AgentLogRepository
 from mongo_ai_logs.ingest import detect_format, ingest_file
+from tests.helpers import T0
 from tests.ingest_support import FIXTURES, new_repo, stored
 
 
@@ -125,15 +126,102 @@ def test_events_the_repository_refuses_are_reported_by_line(tmp_path: Path) -> N
     assert report.refused[2].reason == "expected an event object, got list"
 
 
-def test_events_of_another_project_are_refused_with_the_reason(
-    tmp_path: Path,
-) -> None:
-    acme = new_repo(project_id="acme")
-    acme.insert({"type": "message", "content": "hi"})
-    path = tmp_path / "acme.jsonl"
-    export(acme, path, as_list=False)
+def without_ids(events: list[dict[str, Any]]) -> list[str]:
+    """The events but their ids and project, comparable whatever their order."""
+    left_out = ("_id", "project_id", "parent_id")
+    return sorted(
+        to_json({k: v for k, v in event.items() if k not in left_out})
+        for event in events
+    )
 
-    report = ingest_file(new_repo(project_id="other"), path)
+
+def load_tree(repo: AgentLogRepository) -> AgentLogRepository:
+    """``repo`` with a trace of nested observations and a live event."""
+    assert ingest_file(repo, FIXTURES / "langfuse_trace.json").stored
+    repo.insert({"type": "message", "content": "hi", "started_at": T0})
+    return repo
+
+
+@pytest.mark.parametrize("target", ["globex", None])
+def test_an_export_into_another_project_of_the_collection_is_a_copy(
+    repo: AgentLogRepository, tmp_path: Path, target: str | None
+) -> None:
+    acme = load_tree(repo.for_project("acme"))
+    path = tmp_path / "acme.jsonl"
+    documents = export(acme, path, as_list=False)
+    copy = repo.for_project(target)
+
+    report = ingest_file(copy, path)
+    again = ingest_file(copy, path)
+
+    assert (report.stored, report.refused) == (len(documents), [])
+    assert (again.stored, again.skipped) == (0, len(documents))
+    copied = stored(copy)
+    assert without_ids(copied) == without_ids(documents)
+    assert {e["project_id"] for e in copied} == {target}
+    assert not {e["_id"] for e in copied} & {e["_id"] for e in documents}
+    ids = {e["_id"] for e in copied}
+    parents = [e["parent_id"] for e in copied if "parent_id" in e]
+    assert parents
+    assert set(parents) <= ids
+    assert list(acme.iter_events()) == documents
+
+
+def test_an_event_whose_id_another_project_holds_is_refused(
+    repo: AgentLogRepository, tmp_path: Path
+) -> None:
+    taken = repo.for_project("acme").insert({"type": "debug", "output": 1})
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps({"_id": taken, "type": "debug", "output": 2}) + "\n")
+
+    report = ingest_file(repo.for_project("globex"), path)
 
     assert report.stored == 0
-    assert "is not the project events are stored in here" in report.refused[0].reason
+    assert [r.reason for r in report.refused] == [
+        f"_id {taken} is already used by another event"
+    ]
+
+
+def test_identical_lines_without_an_id_are_as_many_events(
+    repo: AgentLogRepository, tmp_path: Path
+) -> None:
+    line = json.dumps({"type": "debug", "output": "retrying"}) + "\n"
+    sourced = json.dumps({"type": "debug", "source": {"format": "x", "id": "1"}})
+    path = tmp_path / "events.jsonl"
+    path.write_text(line * 3 + f"{sourced}\n" * 2)
+    inserted = repo.insert({"type": "debug", "output": "retrying"})
+
+    first = ingest_file(repo, path)
+    again = ingest_file(repo, path)
+
+    assert (first.stored, first.skipped, first.refused) == (3, 2, [])
+    assert (again.stored, again.skipped) == (0, 5)
+    assert len([e for e in stored(repo) if e.get("output") == "retrying"]) == 3
+    assert inserted in {e["_id"] for e in stored(repo)}
+
+
+def test_a_field_that_cannot_be_read_back_is_named(
+    repo: AgentLogRepository, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.jsonl"
+    lines = [
+        {"type": "debug", "started_at": "yesterday"},
+        {"type": "debug", "metadata": {"amount": {"%decimal": "a lot"}}},
+        {"type": "debug", "output": {"%oid": "zz"}},
+        {"type": "debug", "output": {"%datetime": 5}},
+        {"type": "debug", "output": {"%nonsense": 1}},
+        {"type": "debug", "output": "kept"},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    report = ingest_file(repo, path)
+
+    assert report.stored == 1
+    assert [r.reason for r in report.refused] == [
+        "started_at: not an ISO 8601 date and time: 'yesterday'",
+        "metadata: bad value marker: not a decimal number",
+        "output: bad value marker: 'zz' is not a valid ObjectId, it must be a "
+        "12-byte input or a 24-character hex string",
+        "output: bad value marker: fromisoformat: argument must be str",
+        "output: bad value marker: unknown marker '%nonsense'",
+    ]

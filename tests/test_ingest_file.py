@@ -121,6 +121,30 @@ def test_an_unknown_format_stores_nothing_and_names_the_file(
     assert repo.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ("[]", "the file is an empty JSON array"),
+        ("[ \n ]\n", "the file is an empty JSON array"),
+        ("null", "unknown format: its first record is null;"),
+        ("true\n", "unknown format: its first record is true;"),
+        ("42", "unknown format: its first record is a number;"),
+        ('"text"', "unknown format: its first record is a string;"),
+        ("[[1]]", "unknown format: its first record is an array;"),
+    ],
+)
+def test_a_file_without_a_record_says_what_it_holds(
+    repo: AgentLogRepository, tmp_path: Path, content: str, error: str
+) -> None:
+    path = tmp_path / "values.json"
+    path.write_text(content)
+
+    report = ingest_file(repo, path)
+
+    assert report.error is not None
+    assert report.error.startswith(f"{path}: {error}")
+
+
 def test_a_missing_file_is_reported_not_raised(
     repo: AgentLogRepository, tmp_path: Path
 ) -> None:

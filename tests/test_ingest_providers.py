@@ -164,3 +164,25 @@ def test_describe_response_reads_what_it_can_from_any_shape(
 
     assert described.tool_calls == []
     assert described.created_at is None
+
+
+@pytest.mark.parametrize("levels", [201, 100_000])
+def test_tool_arguments_too_deep_to_store_stay_text(levels: int) -> None:
+    arguments = "[" * levels + "]" * levels
+    response = {
+        "object": "chat.completion",
+        "choices": [
+            {
+                "message": {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {"id": "c1", "function": {"name": "f", "arguments": arguments}}
+                    ],
+                }
+            }
+        ],
+    }
+
+    (call,) = describe_response(response).tool_calls
+
+    assert call["arguments"] == arguments

@@ -160,3 +160,82 @@ def test_a_missing_file_is_unreadable(tmp_path: Path) -> None:
         open_input(tmp_path / "missing.jsonl"),
     ):
         pass
+
+
+def deep(levels: int) -> str:
+    return "[" * levels + "1" + "]" * levels
+
+
+def test_a_line_nested_too_deeply_is_refused_alone(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f'{{"a": 1}}\n{"[" * 100_000}\n{{"b": {deep(_reading.MAX_NESTING)}}}\n'
+        f'{{"c": {deep(_reading.MAX_NESTING - 1)}}}\n{{"d": 4}}\n',
+    )
+
+    layout, values, _, _ = read(path)
+
+    assert layout == "lines"
+    assert [v.location for v in values if v.error] == ["line 2", "line 3"]
+    assert all("nested too deeply" in str(v.error) for v in values[1:3])
+    assert [list(v.data) for v in values if v.error is None] == [["a"], ["c"], ["d"]]
+
+
+def test_a_number_too_long_to_convert_is_refused_alone(tmp_path: Path) -> None:
+    path = write(tmp_path, f'{{"a": {"9" * 5000}}}\n{{"b": 2}}\n')
+
+    _, values, _, _ = read(path)
+
+    assert values[0].error is not None
+    assert values[0].error.startswith("a number has more than 4,300 digits")
+    assert values[1].data == {"b": 2}
+
+
+@pytest.mark.parametrize("levels", [_reading.MAX_NESTING, 5000])
+def test_a_document_nested_too_deeply_makes_the_file_unreadable(
+    tmp_path: Path, levels: int
+) -> None:
+    path = write(tmp_path, f'{{"type": "debug", "output": {deep(levels)}}}', "d.json")
+
+    with pytest.raises(UnreadableFileError, match=r"d\.json: nested too deeply"):
+        read(path)
+
+
+def test_an_array_goes_on_after_a_record_too_deep_where_its_end_is_known(
+    tmp_path: Path,
+) -> None:
+    records = ['{"a": 1}', deep(_reading.MAX_NESTING + 1), '{"b": 2}', deep(5000), "3"]
+    path = write(tmp_path, "[" + ",\n".join(records) + "]")
+
+    _, values, _, _ = read(path)
+
+    assert [v.data for v in values] == [{"a": 1}, None, {"b": 2}, None]
+    assert [v.location for v in values if v.error] == ["record 2", "record 4"]
+    assert "nested too deeply" in str(values[1].error)
+    assert str(values[3].error).endswith("the records after it were not read")
+
+
+@pytest.mark.parametrize("layout", ["lines", "array", "documents"])
+def test_a_file_cut_inside_a_character_may_be_truncated(
+    tmp_path: Path, layout: str
+) -> None:
+    records = [{"text": "déjà vu"}, {"text": "ça"}]
+    if layout == "lines":
+        text = "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    elif layout == "array":
+        text = json.dumps(records, ensure_ascii=False, indent=1)
+    else:
+        text = json.dumps(records[1], ensure_ascii=False, indent=1)
+    data = text.encode()
+    cut = write(tmp_path, data[: data.rindex("ç".encode()) + 1])
+
+    if layout == "documents":
+        with pytest.raises(UnreadableFileError, match="ends inside a UTF-8 char"):
+            read(cut)
+        return
+    _, values, _, _ = read(cut)
+
+    assert values[0].data == records[0]
+    assert values[1].error is not None
+    assert values[1].error.startswith("the text ends inside a UTF-8 character")
+    assert values[1].error.endswith("it may be truncated")

@@ -13,6 +13,7 @@ from mongo_ai_logs.ingest._records import (
     count,
     leftover,
     money,
+    parse_json_text,
     timestamp,
 )
 
@@ -91,3 +92,14 @@ def test_leftover_keeps_unused_fields_that_say_something() -> None:
 
     assert leftover(record, {"id"}) == {"name": "n", "bookmarked": False}
     assert leftover(record, {"id", "name", "bookmarked"}) is None
+
+
+def test_json_text_too_deep_to_store_stays_text() -> None:
+    shallow = "[" * 200 + "]" * 200
+    too_deep = "[" * 201 + "]" * 201
+    far_too_deep = "[" * 100_000 + "]" * 100_000
+
+    assert parse_json_text(shallow) != shallow
+    assert parse_json_text(too_deep) == too_deep
+    assert parse_json_text(far_too_deep) == far_too_deep
+    assert parse_json_text('{"n": ' + "9" * 5000 + "}").startswith('{"n": 999')

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from mongo_ai_logs import AgentLogRepository
-from mongo_ai_logs.runs import build_tree, load_run
-from tests.helpers import at, event
+from mongo_ai_logs.runs import build_tree, dumps_tree, load_run
+from tests.helpers import at, chain, chain_seqs, event, loads_deep
 
 
 def test_run_tree_nests_by_parent_and_orders_by_seq(repo: AgentLogRepository) -> None:
@@ -51,3 +53,53 @@ def test_deleted_events_leave_the_tree_unless_asked(repo: AgentLogRepository) ->
     assert [n.event["_id"] for n in load_run(repo, "r1")] == [child]
     assert len(load_run(repo, "r1", include_deleted=True)) == 1
     assert load_run(repo, "nope") == []
+
+
+def test_events_under_a_cycle_become_roots_with_it() -> None:
+    events = [
+        {"_id": "a", "parent_id": "b", "seq": 1},
+        {"_id": "b", "parent_id": "a", "seq": 2},
+        {"_id": "c", "parent_id": "a", "seq": 3},
+        {"_id": "d", "parent_id": "c", "seq": 4},
+        {"_id": "e", "seq": 5},
+        {"_id": "f", "parent_id": "e", "seq": 6},
+    ]
+
+    roots = build_tree(events)
+
+    assert [r.event["_id"] for r in roots] == ["a", "b", "c", "d", "e"]
+    assert [c.event["_id"] for c in roots[-1].children] == ["f"]
+
+
+def test_a_chain_thousands_deep_is_built_walked_and_written(
+    repo: AgentLogRepository,
+) -> None:
+    length = 3000
+    assert repo.insert_many(chain("deep", length)).ok
+
+    (root,) = load_run(repo, "deep")
+
+    assert [(d, n.event["seq"]) for d, n in root.walk()] == [
+        (n, n) for n in range(length)
+    ]
+    assert chain_seqs(root.to_dict()) == list(range(length))
+    text = dumps_tree([root], lambda node: {"seq": node.event["seq"]})
+    assert chain_seqs(loads_deep(text)[0]) == list(range(length))
+
+
+def test_dumps_tree_writes_what_json_dumps_writes_of_a_shallow_tree() -> None:
+    events = [
+        {"_id": "a", "seq": 0, "text": "é"},
+        {"_id": "b", "parent_id": "a", "seq": 1},
+        {"_id": "c", "parent_id": "a", "seq": 2},
+        {"_id": "d", "seq": 3},
+    ]
+    roots = build_tree(events)
+
+    text = dumps_tree(roots, lambda node: node.event, ensure_ascii=False)
+
+    assert text == json.dumps(
+        [r.to_dict() for r in roots], ensure_ascii=False, separators=(",", ":")
+    )
+    assert dumps_tree([], lambda node: node.event) == "[]"
+    assert dumps_tree(roots[1:], lambda node: {}) == '[{"children":[]}]'

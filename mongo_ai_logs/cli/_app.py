@@ -18,6 +18,7 @@ from typing import Any, TextIO, get_args
 from mongo_ai_logs import __version__
 from mongo_ai_logs.cli._commands import COMMANDS, Context, StoreOpener
 from mongo_ai_logs.cli._exit import ExitCode
+from mongo_ai_logs.cli._format import printable
 from mongo_ai_logs.cli._store import open_store
 from mongo_ai_logs.config import read_environment
 from mongo_ai_logs.errors import (
@@ -432,6 +433,11 @@ def _check(args: argparse.Namespace) -> str | None:
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return f"mongo-ai-logs: {record.levelname.lower()}: {super().format(record)}"
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        # Messages name files and values from the logs; a traceback added
+        # after the message keeps its lines.
+        return printable(super().formatMessage(record))
 
 
 def _start_logging(stream: TextIO, verbosity: int) -> logging.Handler:

@@ -30,6 +30,7 @@ from mongo_ai_logs.cli._format import (
     one_line,
     plural,
     preview,
+    printable,
     render_table,
 )
 from mongo_ai_logs.cli._prices import PriceTable
@@ -38,7 +39,7 @@ from mongo_ai_logs.cli._store import OpenStore, StoreOptions
 from mongo_ai_logs.config import Settings
 from mongo_ai_logs.demo import run_demo
 from mongo_ai_logs.ingest import FileReport, ingest_file
-from mongo_ai_logs.runs import RunNode, load_run
+from mongo_ai_logs.runs import RunNode, dumps_tree, load_run
 
 __all__ = ["COMMANDS", "Context"]
 
@@ -89,8 +90,8 @@ class Context:
         )
 
     def say(self, text: str = "") -> None:
-        """Write a line of output."""
-        print(text, file=self.out, flush=True)
+        """Write a line of output, with what a terminal would act on escaped."""
+        print(printable(text, tabs=True), file=self.out, flush=True)
 
     def emit(self, data: Mapping[str, Any]) -> None:
         """Write one JSON line."""
@@ -99,7 +100,7 @@ class Context:
 
     def note(self, text: str) -> None:
         """Tell the user something on stderr, apart from the output."""
-        print(f"mongo-ai-logs: {text}", file=self.err, flush=True)
+        print(f"mongo-ai-logs: {printable(text)}", file=self.err, flush=True)
 
     def filters(self) -> dict[str, Any]:
         """The event filters given on the command line, by repository name."""
@@ -174,7 +175,7 @@ def cmd_ingest(ctx: Context) -> int:
         repository = store.repository
         repository.ensure_indexes()
         for number, path in enumerate(paths, start=1):
-            label = f"[{number}/{len(paths)}] {os.path.basename(path)}"
+            label = f"[{number}/{len(paths)}] {printable(os.path.basename(path))}"
             bar = ProgressBar(
                 ctx.err, label, enabled=ctx.progress, width=ctx.width or 80
             )
@@ -305,6 +306,7 @@ _SHOW_COLUMNS = [
     Column("STATUS"),
     Column("PREVIEW", flex=True),
 ]
+_DRAWN_LEVELS = 16
 _FULL_FIELDS = (
     ("content", ("content",)),
     ("input", ("input",)),
@@ -315,19 +317,30 @@ _FULL_FIELDS = (
 )
 
 
-def _tree(
-    nodes: Sequence[RunNode], prefix: str = "", root: bool = True
-) -> Iterator[tuple[str, str, RunNode]]:
-    """Yield ``(branch, continuation, node)`` in display order."""
-    for index, node in enumerate(nodes):
-        last = index == len(nodes) - 1
-        if root:
-            branch, below = "", ""
+def _tree(roots: Sequence[RunNode]) -> Iterator[tuple[str, str, RunNode]]:
+    """Yield ``(branch, continuation, node)`` in display order.
+
+    Below :data:`_DRAWN_LEVELS` levels, the guides of the levels above are
+    left out and counted (``[+120]``), so that a deep run keeps narrow lines.
+    """
+    pending: list[tuple[RunNode, tuple[str, ...], int, bool]] = [
+        (root, (), 0, True) for root in reversed(roots)
+    ]
+    while pending:
+        node, guides, depth, last = pending.pop()
+        if depth == 0:
+            branch = below = ""
         else:
-            branch = prefix + ("└─ " if last else "├─ ")
-            below = prefix + ("   " if last else "│  ")
+            hidden = depth - 1 - len(guides)
+            drawn = (f"[+{hidden:,}] " if hidden else "") + "".join(guides)
+            branch = drawn + ("└─ " if last else "├─ ")
+            below = drawn + ("   " if last else "│  ")
+            guides = (*guides, "   " if last else "│  ")[-_DRAWN_LEVELS:]
         yield branch, below, node
-        yield from _tree(node.children, below, root=False)
+        count = len(node.children)
+        for index in reversed(range(count)):
+            child = node.children[index]
+            pending.append((child, guides, depth + 1, index == count - 1))
 
 
 def _duration(event: Mapping[str, Any]) -> Any:
@@ -337,13 +350,6 @@ def _duration(event: Mapping[str, Any]) -> Any:
         if isinstance(started, dt.datetime) and isinstance(ended, dt.datetime):
             duration = (ended - started) / dt.timedelta(milliseconds=1)
     return duration
-
-
-def _node_json(node: RunNode) -> dict[str, Any]:
-    return {
-        **jsonl.to_jsonable(node.event),
-        "children": [_node_json(child) for child in node.children],
-    }
 
 
 def _dig(event: Mapping[str, Any], path: Sequence[str]) -> Any:
@@ -377,14 +383,15 @@ def cmd_show(ctx: Context) -> int:
         return ExitCode.REFUSED
     nodes = list(_tree(roots))
     if ctx.json:
-        events = len(nodes)
-        ctx.emit(
-            {
-                "run_id": args.run_id,
-                "events": events,
-                "tree": [_node_json(root) for root in roots],
-            }
+        # The tree is written by dumps_tree, which any depth of run allows.
+        head = json.dumps(
+            {"run_id": args.run_id, "events": len(nodes)}, ensure_ascii=False
         )
+        tree = dumps_tree(
+            roots, lambda node: jsonl.to_jsonable(node.event), ensure_ascii=False
+        )
+        ctx.out.write(f'{head[:-1]}, "tree": {tree}}}\n')
+        ctx.out.flush()
         return ExitCode.OK
 
     ctx.say(_run_header(args.run_id, [node.event for _, _, node in nodes]))
@@ -723,9 +730,12 @@ def cmd_export(ctx: Context) -> int:
     target = Path(args.output)
     # Written beside the target and moved into place at the end, so a failed
     # export never leaves half a file under the target's name.
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".part", dir=target.parent or "."
-    )
+    try:
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".part", dir=target.parent or "."
+        )
+    except OSError as exc:
+        raise _naming(exc, target) from exc
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file, ctx.store() as store:
             count = _write_events(store.repository, filters, file)
@@ -733,11 +743,19 @@ def cmd_export(ctx: Context) -> int:
         # permissions any new file of the user gets.
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise _naming(exc, target) from exc
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     ctx.note(f"exported {plural(count, 'event')} to {target}")
     return ExitCode.OK
+
+
+def _naming(error: OSError, target: Path) -> OSError:
+    """``error`` about ``target``, not the hidden file written beside it."""
+    return OSError(error.errno, error.strerror or str(error), str(target))
 
 
 def _umask() -> int:

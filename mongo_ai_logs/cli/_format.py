@@ -1,9 +1,18 @@
-"""Text for people: tables, short previews of payloads, durations and money."""
+"""Text for people: tables, short previews of payloads, durations and money.
+
+Logged content goes to a terminal here, and a terminal acts on some of the
+characters it could hold: escape sequences that clear the screen, change
+colours, set the window title or write to the clipboard, and bidirectional
+overrides that show text in another order than it has. :func:`printable`
+writes those characters as escapes (``\\x1b``, ``\\u202e``); every line the
+CLI prints for people goes through it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,10 +33,39 @@ __all__ = [
     "one_line",
     "plural",
     "preview",
+    "printable",
     "render_table",
 ]
 
 ELLIPSIS = "…"
+
+# C0 controls but tab, DEL, C1 controls, the line and paragraph separators,
+# the bidirectional marks, embeddings, overrides and isolates, and the halves
+# of surrogate pairs, which cannot be written as UTF-8.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
+    "\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, *, tabs: bool = False) -> str:
+    """``text`` with every character a terminal would act on written as an escape.
+
+    Args:
+        text: The text.
+        tabs: Whether tabs stay as they are; defaults to ``False``: tabs are
+            escaped too, as in a table's cells, where they would break the
+            columns.
+    """
+    if text.isprintable():
+        return text
+    escaped = _UNPRINTABLE.sub(_escape, text)
+    return escaped if tabs else escaped.replace("\t", "\\t")
 
 
 def display_width(text: str) -> int:
@@ -96,6 +134,7 @@ def render_table(
         width: The terminal's width. When the table is wider, flexible
             columns are narrowed, then left out. ``None``: no limit.
     """
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [display_width(c.header) for c in columns]
     for row in rows:
         for i, cell in enumerate(row):
@@ -142,7 +181,7 @@ def one_line(value: Any, limit: int | None = None) -> str:
             ensure_ascii=False,
             separators=(",", ":"),
         )
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     return text if limit is None else fit(text, limit)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -192,14 +193,15 @@ def _detect(source: JsonInput) -> str:
         raise UnknownFormatError(f"{source.name}: the file is empty")
     first = source.first_value()
     if first is None:
-        raise UnreadableFileError(
-            f"{source.name}: not JSON or JSON lines ({source.first_error()})"
-        )
-    found = classify(first)
+        error = source.first_error()
+        if error is None:
+            raise UnknownFormatError(f"{source.name}: the file is an empty JSON array")
+        raise UnreadableFileError(f"{source.name}: not JSON or JSON lines ({error})")
+    found = classify(first.data)
     if found is None:
         raise UnknownFormatError(
-            f"{source.name}: unknown format: its first record is {_describe(first)}; "
-            f"known formats: {', '.join(FORMATS)}"
+            f"{source.name}: unknown format: its first record is "
+            f"{_describe(first.data)}; known formats: {', '.join(FORMATS)}"
         )
     return found
 
@@ -210,8 +212,12 @@ def _describe(value: Any) -> str:
         more = ", ..." if len(value) > 6 else ""
         return f"an object with keys {keys}{more}" if value else "an empty object"
     if isinstance(value, list):
-        return "an array"
-    return f"a {type(value).__name__}"
+        return "an array" if value else "an empty array"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return "a string"
+    return "a number"
 
 
 def _store(
@@ -226,6 +232,9 @@ def _store(
     batch: list[dict[str, Any]] = []
     places: list[tuple[int, str]] = []
     mark = source.bytes_read
+    placement = None
+    if report.format == "events":
+        placement = _events.Placement(repo.project_id)
 
     def flush() -> None:
         if batch:
@@ -247,6 +256,8 @@ def _store(
             refused.append((order, RefusedRecord(record.location, reason)))
             continue
         document = record.event
+        if placement is not None:
+            document = placement(document)
         if record.parent is not None:
             parent = source_event_id(repo.project_id, report.format, record.parent)
             document = {**document, "parent_id": str(parent)}

@@ -11,6 +11,10 @@ Three layouts are told apart from the first bytes:
   each is decoded whole. A first document that is not valid JSON makes the
   file unreadable.
 
+A value nested more than :data:`MAX_NESTING` levels deep, or holding a number
+longer than the interpreter converts, is refused like a broken one, by its
+location; in JSON lines the other lines are still read.
+
 The reader counts the bytes it has taken from the file, for progress reports.
 """
 
@@ -20,20 +24,31 @@ import codecs
 import json
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
+from mongo_ai_logs.codec import MAX_PAYLOAD_NESTING
 from mongo_ai_logs.ingest._records import UnreadableFileError
+from mongo_ai_logs.jsonl import nested_deeper_than
 
-__all__ = ["JsonInput", "Value", "open_input"]
+__all__ = ["MAX_NESTING", "JsonInput", "Value", "open_input"]
 
 Layout = Literal["empty", "lines", "array", "documents"]
 
 _CHUNK_BYTES = 1024 * 1024
 _SNIFF_LINES = 5
 _WHITESPACE = " \t\r\n"
+
+MAX_NESTING = MAX_PAYLOAD_NESTING + 56
+"""The most levels of arrays and objects a value of a file may have.
+
+Payloads are stored up to :data:`~mongo_ai_logs.codec.MAX_PAYLOAD_NESTING`
+levels; the rest leaves room for the levels a format wraps them in. Deeper
+values would only be refused later, by code that recurses into them.
+"""
 
 
 @dataclass(frozen=True)
@@ -85,25 +100,25 @@ class JsonInput:
         self._values = self._decode()
         self._peeked: list[Value] = []
 
-    def first_value(self, limit: int = 50) -> Any:
+    def first_value(self, limit: int = 50) -> Value | None:
         """The first value that decodes, looking at most ``limit`` values ahead.
 
         The values looked at are still given by :meth:`values`. Returns
-        ``None`` when none of them decodes.
+        ``None`` when none of them decodes, or when the file holds none.
 
         Raises:
             UnreadableFileError: The file is one document that is not JSON.
         """
         for value in self._peeked:
             if value.error is None:
-                return value.data
+                return value
         while len(self._peeked) < limit:
             following = next(self._values, None)
             if following is None:
                 break
             self._peeked.append(following)
             if following.error is None:
-                return following.data
+                return following
         return None
 
     def first_error(self) -> str | None:
@@ -185,11 +200,57 @@ class JsonInput:
                 continue
             location = f"line {number}"
             try:
-                yield Value(location, json.loads(text.decode("utf-8")))
+                yield Value(location, _loads(text.decode("utf-8")))
             except UnicodeDecodeError as exc:
-                yield Value(location, error=f"not UTF-8 text ({exc.reason})")
+                yield Value(location, error=_not_utf8(exc))
             except json.JSONDecodeError as exc:
                 yield Value(location, error=_json_error(exc, line=None))
+            except _LimitError as exc:
+                yield Value(location, error=str(exc))
+
+
+class _LimitError(Exception):
+    """A value too deep or with a number too long to read; the message says which."""
+
+
+def _too_deep() -> _LimitError:
+    return _LimitError(
+        f"nested too deeply: more than {MAX_NESTING} levels of arrays and objects"
+    )
+
+
+def _too_long() -> _LimitError:
+    # Python refuses to convert longer digit strings, as a guard against slow
+    # conversions; the limit can be changed, so it is read, not assumed.
+    get_limit = getattr(sys, "get_int_max_str_digits", None)
+    limit = f"{get_limit():,}" if get_limit is not None else "4,300"
+    return _LimitError(f"a number has more than {limit} digits, more than can be read")
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` within the reader's limits.
+
+    Raises:
+        json.JSONDecodeError: The text is not JSON.
+        _LimitError: The value is too deep or holds a number too long.
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise _too_deep() from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        raise _too_long() from None
+    if _could_nest(text, 0, len(text)) and nested_deeper_than(value, MAX_NESTING):
+        raise _too_deep()
+    return value
+
+
+def _could_nest(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` has enough brackets to pass the nesting limit."""
+    brackets = text.count("[", start, end) + text.count("{", start, end)
+    return brackets > MAX_NESTING
 
 
 class _BrokenTextError(Exception):
@@ -222,9 +283,7 @@ class _StreamDecoder:
             decoded = self.utf8.decode(data, final=not data)
         except UnicodeDecodeError as exc:
             line = self.lines_before + self.text.count("\n") + 1
-            raise _BrokenTextError(
-                f"not UTF-8 text ({exc.reason}) near line {line}"
-            ) from None
+            raise _BrokenTextError(_not_utf8(exc, f" near line {line}")) from None
         if not self.started:
             decoded = decoded.removeprefix("\ufeff")
             self.started = True
@@ -259,13 +318,17 @@ class _StreamDecoder:
                 decoded = self.decode_one()
                 if isinstance(decoded, str):
                     if index == 1 and not self.array:
-                        raise UnreadableFileError(f"{self.source.name}: {decoded}")
+                        reason = decoded.removesuffix(_STOPPED)
+                        raise UnreadableFileError(f"{self.source.name}: {reason}")
                     yield Value(f"record {index}", error=decoded)
                     return
+                value, refusal = decoded
                 if not self.array and index == 1 and not self.skip_space():
-                    yield Value("", decoded[0])
+                    if refusal is not None:
+                        raise UnreadableFileError(f"{self.source.name}: {refusal}")
+                    yield Value("", value)
                     return
-                yield Value(f"record {index}", decoded[0])
+                yield Value(f"record {index}", value, refusal)
         except _BrokenTextError as exc:
             if index <= 1 and not self.array:
                 raise UnreadableFileError(f"{self.source.name}: {exc}") from None
@@ -292,8 +355,13 @@ class _StreamDecoder:
             return _cut_short if self.array else ""
         return None
 
-    def decode_one(self) -> tuple[Any] | str:
-        """Decode the value at the position: ``(value,)``, or an error message."""
+    def decode_one(self) -> tuple[Any, str | None] | str:
+        """Decode the value at the position.
+
+        Returns ``(value, None)``; ``(None, reason)`` for a value that was
+        read but is nested too deeply, so reading can go on after it; or a
+        message when reading cannot go on.
+        """
         while True:
             try:
                 value, end = self.decoder.raw_decode(self.text, self.pos)
@@ -302,22 +370,38 @@ class _StreamDecoder:
                 if self.more():
                     continue
                 return _json_error(exc, line=line)
+            except RecursionError:
+                return f"{_too_deep()}{_STOPPED}"
+            except ValueError:
+                return f"{_too_long()}{_STOPPED}"
             # A number at the end of the buffer may go on in the next chunk.
             if end == len(self.text) and self.more():
                 continue
-            self.pos = end
-            return (value,)
+            start, self.pos = self.pos, end
+            if _could_nest(self.text, start, end) and nested_deeper_than(
+                value, MAX_NESTING
+            ):
+                return None, str(_too_deep())
+            return value, None
 
 
 _cut_short = "the file ends before the array is closed; it may be truncated"
+# Where such a value ends is not known, so the records after it cannot be found.
+_STOPPED = "; the records after it were not read"
 
 
 def _decodes(line: bytes) -> bool:
     try:
-        json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        _loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, _LimitError):
         return False
     return True
+
+
+def _not_utf8(exc: UnicodeDecodeError, where: str = "") -> str:
+    if exc.reason == "unexpected end of data":
+        return f"the text ends inside a UTF-8 character{where}; it may be truncated"
+    return f"not UTF-8 text ({exc.reason}){where}"
 
 
 def _json_error(exc: json.JSONDecodeError, *, line: int | None) -> str:

@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mongo_ai_logs.codec import MAX_PAYLOAD_NESTING
 from mongo_ai_logs.errors import InvalidInputError
+from mongo_ai_logs.jsonl import nested_deeper_than
 
 __all__ = [
     "ContentIds",
@@ -113,12 +115,19 @@ def leftover(record: Mapping[str, Any], used: set[str] | frozenset[str]) -> Any:
 
 
 def parse_json_text(value: Any) -> Any:
-    """Parse ``value`` if it is a string holding a JSON object or array."""
+    """Parse ``value`` if it is a string holding a JSON object or array.
+
+    Text that is not JSON, or whose JSON is nested deeper than a payload may
+    be, stays the string it was.
+    """
     if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
         try:
-            return json.loads(value)
-        except ValueError:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
             return value
+        if nested_deeper_than(parsed, MAX_PAYLOAD_NESTING):
+            return value
+        return parsed
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from itertools import islice
@@ -9,10 +10,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from mongo_ai_logs.errors import MongoAILogsError
-from mongo_ai_logs.runs import RunNode, build_tree
+from mongo_ai_logs.runs import RunNode, build_tree, dumps_tree
 from mongo_ai_logs.server._auth import KeyRing
 from mongo_ai_logs.server._body import event_out, row_out
 from mongo_ai_logs.server._deps import Reader, StoreDep, strict_query
@@ -92,7 +94,8 @@ def _preview(event: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _tree_out(node: RunNode, payloads: bool) -> Document:
+def _node_out(node: RunNode, payloads: bool) -> Document:
+    """A node of the run's tree as JSON, without its children."""
     event = event_out(node.event)
     if not payloads:
         preview = _preview(node.event)
@@ -109,7 +112,6 @@ def _tree_out(node: RunNode, payloads: bool) -> Document:
                 if tool.pop(name, None) is not None
             ]
         event["payload_fields"] = present
-    event["children"] = [_tree_out(child, payloads) for child in node.children]
     return event
 
 
@@ -130,7 +132,7 @@ async def get_run(
             "carries a one-line preview."
         ),
     ] = True,
-) -> JSONResponse:
+) -> Response:
     """The run's events as trees by ``parent_id``, with the run's summary."""
     repo = store.scoped(principal)
 
@@ -152,14 +154,26 @@ async def get_run(
         raise ApiError(
             404, "not_found", f"no run {run_id[:80]!r} in this project", field="run_id"
         )
-    return JSONResponse(
-        {
-            "run_id": run_id,
-            "summary": row_out(summary),
-            "roots": [_tree_out(root, payloads) for root in roots],
-            "truncated": truncated,
-        }
-    )
+
+    def write() -> bytes:
+        # A chain of events nests as deep as it is long, deeper than
+        # json.dumps goes: the tree is written by dumps_tree, here as the last
+        # key of the object.
+        head = json.dumps(
+            {"run_id": run_id, "summary": row_out(summary), "truncated": truncated},
+            ensure_ascii=False,
+            allow_nan=False,
+            separators=(",", ":"),
+        )
+        tree = dumps_tree(
+            roots,
+            lambda node: _node_out(node, payloads),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+        return f'{head[:-1]},"roots":{tree}}}'.encode()
+
+    return Response(await run_in_threadpool(write), media_type="application/json")
 
 
 @router.get(

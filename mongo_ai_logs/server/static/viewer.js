@@ -14,6 +14,11 @@
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#2ca02c", "#393b79",
   ];
   const SVG_NS = "http://www.w3.org/2000/svg";
+  // A run's tree nests lists this many levels deep; the nodes below are listed
+  // under the node at the last level, each marked with its level. A chain of
+  // events nests as deep as it is long, and Chromium took 14 s to lay out a
+  // thousand nested lists, minutes for three thousand.
+  const NESTED_LEVELS = 24;
 
   const state = {
     who: null,
@@ -354,8 +359,27 @@
     if (state.currentRun !== runId) return;
     renderSummary(run.summary);
     $("run-truncated").hidden = !run.truncated;
-    const tree = $("run-tree");
-    for (const root of run.roots) tree.append(renderNode(root, 0));
+    renderTree(run.roots, $("run-tree"));
+  }
+
+  // Without recursion, for runs of any depth.
+  function renderTree(roots, container) {
+    const pending = [];
+    for (let i = roots.length - 1; i >= 0; i--) pending.push([roots[i], container, 0]);
+    while (pending.length) {
+      const [node, list, depth] = pending.pop();
+      const children = node.children || [];
+      const nested = depth < NESTED_LEVELS;
+      const item = renderNode(node, depth, nested && children.length > 0);
+      list.append(item);
+      if (!children.length) continue;
+      let below = list;
+      if (nested) {
+        below = el("ul");
+        item.append(below);
+      }
+      for (let i = children.length - 1; i >= 0; i--) pending.push([children[i], below, depth + 1]);
+    }
   }
 
   function renderSummary(s) {
@@ -373,9 +397,9 @@
     for (const [term, value] of rows) list.append(el("dt", { text: term }), el("dd", { text: value || "\u2014" }));
   }
 
-  function renderNode(node, depth) {
+  // One node without its children; `hasChildren` says whether it can fold them.
+  function renderNode(node, depth, hasChildren) {
     const item = el("li", { className: "node" + (node.deleted ? " deleted" : ""), "data-event-id": node._id });
-    const hasChildren = node.children && node.children.length > 0;
     const toggle = el("button", { type: "button", className: "toggle", "aria-label": "children" },
       hasChildren ? "\u25be" : "");
     toggle.disabled = !hasChildren;
@@ -406,6 +430,7 @@
 
     const row = el("div", { className: "node-row" },
       toggle,
+      depth > NESTED_LEVELS ? el("span", { className: "badge", text: "level " + depth }) : null,
       el("span", { className: "badge type", text: node.type }),
       el("span", { className: "node-name", text: short(nodeName(node), 80) }),
       el("span", { className: "node-meta", text: meta.join(" \u00b7 ") }),
@@ -418,11 +443,6 @@
     if (node.error && (node.error.message || node.error.type)) {
       item.append(el("div", { className: "node-error",
         text: [node.error.type, node.error.message].filter(Boolean).join(": ") }));
-    }
-    if (hasChildren) {
-      const list = el("ul");
-      for (const child of node.children) list.append(renderNode(child, depth + 1));
-      item.append(list);
     }
     return item;
   }
