@@ -128,6 +128,8 @@ def _restore(value: Any) -> Any:
     if len(value) == 1:
         ((tag, inner),) = value.items()
         if tag.startswith("%") and not tag.startswith("%25"):
+            if tag not in _MARKERS:
+                raise ValueError(f"unknown marker {tag!r}")
             try:
                 return _restore_marker(tag, inner)
             except (ValueError, TypeError, AttributeError, BSONError) as exc:
@@ -138,6 +140,12 @@ def _restore(value: Any) -> Any:
                     f"bad {tag} marker {_preview(inner)}: not a decimal number"
                 ) from None
     return {_unkey(k): _restore(v) for k, v in value.items()}
+
+
+_MARKERS = frozenset(
+    ["%datetime", "%date", "%bytes", "%decimal", "%set", "%frozenset", "%float",
+     "%uuid", "%oid", "%text"]
+)  # fmt: skip
 
 
 def _restore_marker(tag: str, inner: Any) -> Any:
@@ -159,9 +167,8 @@ def _restore_marker(tag: str, inner: Any) -> Any:
         return uuid.UUID(inner)
     if tag == "%oid":
         return ObjectId(inner)
-    if tag == "%text":
-        return base64.b64decode(inner, validate=True).decode("utf-8", "surrogatepass")
-    raise ValueError(f"unknown marker {tag!r}")
+    assert tag == "%text", tag
+    return base64.b64decode(inner, validate=True).decode("utf-8", "surrogatepass")
 
 
 def _preview(value: Any) -> str:

@@ -219,9 +219,9 @@ def test_a_field_that_cannot_be_read_back_is_named(
     assert report.stored == 1
     assert [r.reason for r in report.refused] == [
         "started_at: not an ISO 8601 date and time: 'yesterday'",
-        "metadata: bad value marker: not a decimal number",
-        "output: bad value marker: 'zz' is not a valid ObjectId, it must be a "
-        "12-byte input or a 24-character hex string",
-        "output: bad value marker: fromisoformat: argument must be str",
-        "output: bad value marker: unknown marker '%nonsense'",
+        'metadata: bad %decimal marker "a lot": not a decimal number',
+        "output: bad %oid marker \"zz\": 'zz' is not a valid ObjectId, it must be "
+        "a 12-byte input or a 24-character hex string",
+        "output: bad %datetime marker 5: fromisoformat: argument must be str",
+        "output: unknown marker '%nonsense'",
     ]

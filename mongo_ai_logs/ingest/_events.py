@@ -65,10 +65,8 @@ def _unreadable(data: Mapping[str, Any], error: Exception) -> str:
         except _MARKER_ERRORS as exc:
             if key in TOP_LEVEL_DATETIMES and isinstance(item, str):
                 return f"{key}: not an ISO 8601 date and time: {_short(item)}"
-            # Decimal's errors say only their class.
-            reason = "not a decimal number" if isinstance(exc, ArithmeticError) else exc
-            return f"{key}: bad value marker: {reason}"
-    return f"bad value marker: {error}"
+            return f"{key}: {exc}"
+    return str(error)
 
 
 def _short(value: Any) -> str:
