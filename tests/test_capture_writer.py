@@ -246,6 +246,32 @@ def test_a_replay_cut_short_and_run_again_adds_nothing(
     assert_stored_once(repo, events)
 
 
+def test_a_replay_cut_short_goes_on_where_it_stopped(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append([event(i) for i in range(10)])
+    spool.append([event(i) for i in range(10, 25)])
+    spool.close()
+    sent: list[list[int]] = []
+
+    def fail_on_third_batch(batch: list[dict[str, Any]]) -> None:
+        if len(sent) == 2:
+            raise OSError("the process is ending")
+        sent.append([int(e["content"][1:]) for e in batch])
+
+    with pytest.raises(OSError, match="ending"):
+        Spool(tmp_path).replay(fail_on_third_batch, batch_size=4)
+    assert sent == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+    rest: list[int] = []
+    report = Spool(tmp_path).replay(
+        lambda batch: rest.extend(int(e["content"][1:]) for e in batch), batch_size=4
+    )
+
+    assert rest == list(range(8, 25))
+    assert report.events == 17
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unreadable_spool_line_is_reported_and_the_rest_replayed(
     store: FailingStore, repo: AgentLogRepository, tmp_path: Path
 ) -> None:

@@ -47,6 +47,7 @@ SEGMENT_BYTES = 16 * 1024 * 1024
 """A segment is closed, and a new one opened, past this size."""
 
 _SUFFIX = ".jsonl"
+_PROGRESS_SUFFIX = ".replayed"
 
 
 @dataclass
@@ -202,13 +203,22 @@ class Spool:
             with self._claim(path) as file:
                 if file is None:
                     continue
-                for batch in _read_batches(
-                    path, file, batch_size, report, on_unreadable
+                # A replay cut short (the process ended) left the offset it
+                # reached: the next one goes on from there instead of sending
+                # the written part again.
+                progress = path.with_suffix(_PROGRESS_SUFFIX)
+                start = _read_progress(progress)
+                file.seek(start.offset)
+                for batch, reached in _read_batches(
+                    path, file, batch_size, report, on_unreadable, start
                 ):
                     write(batch)
                     report.events += len(batch)
+                    _write_progress(progress, reached)
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    progress.unlink()
                 report.segments += 1
                 logger.debug("replayed and removed %s", path)
         return report
@@ -236,15 +246,47 @@ class Spool:
             file.close()
 
 
+@dataclass(frozen=True)
+class _Progress:
+    """How far a segment was replayed: a byte offset and the lines before it."""
+
+    offset: int = 0
+    lines: int = 0
+
+
+def _read_progress(path: Path) -> _Progress:
+    try:
+        offset, lines = path.read_text("ascii").split()
+        return _Progress(int(offset), int(lines))
+    except (OSError, ValueError):
+        return _Progress()  # none yet, or unreadable: replay from the start
+
+
+def _write_progress(path: Path, progress: _Progress) -> None:
+    # Not fsync'd: if it is lost, events are sent again, and stored once.
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        temporary.write_text(f"{progress.offset} {progress.lines}\n", "ascii")
+        temporary.replace(path)
+    except OSError as exc:
+        logger.warning("cannot record replay progress in %s: %s", path, exc)
+
+
 def _read_batches(
     path: Path,
     file: IO[bytes],
     batch_size: int,
     report: ReplayReport,
     on_unreadable: Callable[[Path, int, str], None] | None,
-) -> Iterator[list[dict[str, Any]]]:
+    start: _Progress,
+) -> Iterator[tuple[list[dict[str, Any]], _Progress]]:
+    """Batches of the events from ``start`` on, each with where it ends."""
     batch: list[dict[str, Any]] = []
-    for number, raw in enumerate(file, start=1):
+    offset = start.offset
+    number = start.lines
+    for raw in file:
+        offset += len(raw)
+        number += 1
         if not raw.strip():
             continue
         try:
@@ -258,7 +300,7 @@ def _read_batches(
             continue
         batch.append(event)
         if len(batch) >= batch_size:
-            yield batch
+            yield batch, _Progress(offset, number)
             batch = []
     if batch:
-        yield batch
+        yield batch, _Progress(offset, number)
