@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,7 +61,7 @@ from mongo_ai_logs.errors import (
     StoreError,
 )
 from mongo_ai_logs.ids import content_event_id, parse_event_id, source_event_id
-from mongo_ai_logs.models import AgentLogEvent
+from mongo_ai_logs.models import MAX_AMOUNT, AgentLogEvent
 from mongo_ai_logs.query import (
     SORT,
     EventFilter,
@@ -1128,11 +1127,11 @@ def _cost_parts(
         if (
             isinstance(value, bool)
             or not isinstance(value, (int, float))
-            or not 0 <= value < math.inf
+            or not 0 <= value <= MAX_AMOUNT
         ):
             raise InvalidUpdateError(
-                f"add_usage: cost.{name} must be a finite number >= 0, got "
-                f"{_short_repr(value)}",
+                f"add_usage: cost.{name} must be a number from 0 to "
+                f"{MAX_AMOUNT:g}, got {_short_repr(value)}",
                 field=f"cost.{name}",
             )
         try:

@@ -48,8 +48,10 @@ UtcDatetime = Annotated[dt.datetime, AfterValidator(to_utc_millis)]
 
 #: A token count: what a 64-bit integer holds, so that sums stay numbers.
 TokenCount = Annotated[int, Field(ge=0, le=2**63 - 1)]
-#: An amount (USD, milliseconds): a finite number, zero or more.
-Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+#: An amount (USD, milliseconds): a finite number from zero to 10**15, so
+#: that sums of many stay finite too.
+MAX_AMOUNT = 1e15
+Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
 """A datetime stored as MongoDB keeps it: UTC, milliseconds; naive means UTC."""
 
 

@@ -194,10 +194,15 @@ class EventFilter:
                     field="metadata",
                 )
             for key, value in metadata.items():
-                if not isinstance(key, str) or not key or key.startswith("$"):
+                if (
+                    not isinstance(key, str)
+                    or not key
+                    or key.startswith("$")
+                    or stored_scalar(key) is not key  # an unpaired surrogate
+                ):
                     raise InvalidFilterError(
                         f"metadata filter key {key!r} is not allowed: keys must be "
-                        "non-empty strings that do not start with '$'",
+                        "non-empty text that does not start with '$'",
                         field="metadata",
                     )
                 metadata_values.append((key, _metadata_value(key, value)))

@@ -140,17 +140,22 @@ def test_bad_json_is_a_400(api: Api) -> None:
         assert_error(response, 400, "invalid_json")
 
 
-def test_sums_too_large_for_a_float_are_written_as_markers(api: Api) -> None:
-    big = [wire_event(seq=i, run_id="r", cost={"total": 1.5e308}) for i in range(3)]
-    api.client.post("/v1/events", json=big, headers=W)
+def test_costs_too_large_to_sum_are_refused_and_sums_stay_numbers(
+    api: Api,
+) -> None:
+    huge = [wire_event(seq=i, run_id="r", cost={"total": 1.5e308}) for i in range(3)]
+    large = [wire_event(seq=i, run_id="r", cost={"total": 1e15}) for i in range(3)]
 
+    refused = api.client.post("/v1/events", json=huge, headers=W).json()
+    api.client.post("/v1/events", json=large, headers=W)
     stats = api.client.get("/v1/stats", headers=W)
     daily = api.client.get("/v1/stats/daily", headers=W)
     runs = api.client.get("/v1/runs", headers=W)
 
-    assert stats.json()["rows"][0]["cost"] == {"%float": "inf"}
-    assert daily.json()["rows"][0]["cost"] == {"%float": "inf"}
-    assert runs.json()["items"][0]["cost"] == {"%float": "inf"}
+    assert [r["field"] for r in refused["refused"]] == ["cost.total"] * 3
+    assert stats.json()["rows"][0]["cost"] == 3e15
+    assert daily.json()["rows"][0]["cost"] == 3e15
+    assert runs.json()["items"][0]["cost"] == 3e15
 
 
 def test_an_empty_filter_is_a_422(api: Api) -> None:

@@ -166,6 +166,7 @@ def test_get_refuses_an_include_deleted_that_is_not_a_bool(
         ({"usage": {"input_tokens": -1}}, "usage.input_tokens"),
         ({"usage": {"output_tokens": 2**64}}, "usage.output_tokens"),
         ({"cost": {"total": float("inf")}}, "cost.total"),
+        ({"cost": {"input": 1.7e308}}, "cost.input"),
         ({"duration_ms": float("nan")}, "duration_ms"),
         ({"started_at": "yesterday"}, "started_at"),
         ({"tags": "not-a-list"}, "tags"),
@@ -387,6 +388,7 @@ def test_bad_cursor_is_refused(repo: AgentLogRepository, cursor: str) -> None:
         {"type": "chat"},
         {"status": "weird"},
         {"include_deleted": "yes"},
+        {"metadata": {"k\udc00": 1}},
         {"$where": "1"},
         {"users": "u1"},
     ],
@@ -532,6 +534,7 @@ def test_add_usage_creates_usage_on_an_event_without_it(
         {"cost": float("nan")},
         {"cost": {"input": float("inf")}},
         {"cost": 10**400},
+        {"cost": 1.7e308},
     ],
 )
 def test_add_usage_refuses_bad_amounts(
