@@ -104,6 +104,20 @@ def test_more_kinds_of_keys_are_masked_in_text(secret: str, kept: str) -> None:
     assert redacted == f"found {kept} in the logs"
 
 
+def test_secrets_assigned_to_secret_names_in_text_are_masked() -> None:
+    text = (
+        "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY1\n"
+        "db_password: s3cretPass99\n"
+        "max_tokens=4096 num_tokens: 12345678 token: Hello\n"
+    )
+
+    assert redact_text(text) == (
+        "export AWS_SECRET_ACCESS_KEY=***\n"
+        "db_password: ***\n"
+        "max_tokens=4096 num_tokens: 12345678 token: Hello\n"
+    )
+
+
 def test_words_that_look_like_key_prefixes_are_left_alone() -> None:
     text = "pip install hf_transfer; sk_test_ mode; eyJ is base64 for {"
     assert redact_text(text) == text

@@ -140,6 +140,20 @@ _RULES: list[tuple[tuple[str, ...], bool, re.Pattern[str]]] = [
         ),
     ),
     (
+        ("secret", "password", "passwd", "token", "api_key", "apikey", "access_key"),
+        True,
+        # An assignment in a shell, an .env file or a config dump:
+        # AWS_SECRET_ACCESS_KEY=..., db_password: ... . The value must look
+        # generated (letters and digits, eight characters or more), so that
+        # max_tokens=4096, num_tokens: 12345678 or "token: Hello" stay.
+        re.compile(
+            r"(?i)(?P<keep>\b[A-Za-z0-9_.-]*(?:secret|password|passwd|token|"
+            r"api_?key|access_?key)[A-Za-z0-9_.-]*[ \t]*[=:][ \t]*[\"']?)"
+            r"(?![^\s\"'&;,]*\*\*\*)"  # masked by a rule above, kind shown
+            r"(?=[^\s\"'&;,]*[0-9])(?=[^\s\"'&;,]*[A-Za-z])[^\s\"'&;,]{8,}"
+        ),
+    ),
+    (
         ("=",),
         False,
         re.compile(
