@@ -199,9 +199,15 @@ def spooled_lines(directory: Any) -> int:
     """How many events the spool files in ``directory`` hold."""
     from pathlib import Path
 
+    def lines(path: Path) -> list[str]:
+        try:
+            return path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:  # replayed and removed since it was listed
+            return []
+
     return sum(
         1
         for path in Path(directory).glob("spool-*.jsonl")
-        for line in path.read_text(encoding="utf-8").splitlines()
+        for line in lines(path)
         if line.strip()
     )
