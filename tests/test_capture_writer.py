@@ -36,6 +36,23 @@ def event(n: int = 0, **fields: Any) -> dict[str, Any]:
     }
 
 
+class StuckStore:
+    """A store whose writes wait until :attr:`release` is set.
+
+    :attr:`inside` is set once a write has begun waiting.
+    """
+
+    def __init__(self, repo: AgentLogRepository) -> None:
+        self.repo = repo
+        self.release = threading.Event()
+        self.inside = threading.Event()
+
+    def insert_many(self, events: Any) -> Any:
+        self.inside.set()
+        self.release.wait(30)
+        return self.repo.insert_many(events)
+
+
 @pytest.fixture
 def store(repo: AgentLogRepository) -> FailingStore:
     return FailingStore(repo)
@@ -83,17 +100,11 @@ def test_a_partial_batch_is_written_after_the_flush_interval(
 def test_flush_reports_a_timeout_when_the_database_does_not_answer(
     repo: AgentLogRepository,
 ) -> None:
-    release = threading.Event()
-
-    class Stuck:
-        def insert_many(self, events: Any) -> Any:
-            release.wait(30)
-            return repo.insert_many(events)
-
-    w = BufferedWriter(Stuck(), FAST)  # type: ignore[arg-type]
+    stuck = StuckStore(repo)
+    w = BufferedWriter(stuck, FAST)  # type: ignore[arg-type]
     w.submit(event())
     assert w.flush(0.2) is False
-    release.set()
+    stuck.release.set()
     assert w.flush(10) is True
     w.close()
 
@@ -316,23 +327,15 @@ def test_two_writers_replaying_one_spool_store_each_event_once(
 def test_memory_is_bounded_and_the_overflow_goes_to_the_spool(
     repo: AgentLogRepository, tmp_path: Path
 ) -> None:
-    release = threading.Event()
-    inside = threading.Event()
-
-    class Stuck:
-        def insert_many(self, events: Any) -> Any:
-            inside.set()
-            release.wait(30)
-            return repo.insert_many(events)
-
+    stuck = StuckStore(repo)
     w = BufferedWriter(
-        Stuck(),  # type: ignore[arg-type]
+        stuck,  # type: ignore[arg-type]
         FAST.with_changes(max_queue_events=10, batch_size=5, writer_threads=1),
         spool=Spool(tmp_path),
     )
     first = event(0)
     w.submit(first)
-    assert inside.wait(10)
+    assert stuck.inside.wait(10)
     events = [first] + [event(i) for i in range(1, 40)]
     for e in events[1:]:
         w.submit(e)
@@ -340,7 +343,7 @@ def test_memory_is_bounded_and_the_overflow_goes_to_the_spool(
     assert wait_until(lambda: w.stats().spooled == 29)
     assert w.stats().queued == 10
 
-    release.set()
+    stuck.release.set()
     assert w.flush(10)
     assert wait_until(lambda: w.stats().replayed == 29)
     w.close()
@@ -349,25 +352,17 @@ def test_memory_is_bounded_and_the_overflow_goes_to_the_spool(
 
 
 def _stuck_writer(
-    repo: AgentLogRepository, tmp_path: Path, release: threading.Event
+    stuck: StuckStore, tmp_path: Path
 ) -> tuple[BufferedWriter, list[dict[str, Any]]]:
-    """A writer whose first batch waits for ``release`` while 29 events overflow."""
-    inside = threading.Event()
-
-    class Stuck:
-        def insert_many(self, events: Any) -> Any:
-            inside.set()
-            release.wait(30)
-            return repo.insert_many(events)
-
+    """A writer whose first batch waits for ``stuck`` while 29 events overflow."""
     w = BufferedWriter(
-        Stuck(),  # type: ignore[arg-type]
+        stuck,  # type: ignore[arg-type]
         FAST.with_changes(max_queue_events=10, batch_size=5, writer_threads=1),
         spool=Spool(tmp_path),
     )
     events = [event(i) for i in range(40)]
     w.submit(events[0])
-    assert inside.wait(10)
+    assert stuck.inside.wait(10)
     for e in events[1:]:
         w.submit(e)
     assert wait_until(lambda: w.stats().spooled == 29)
@@ -377,10 +372,10 @@ def _stuck_writer(
 def test_close_writes_what_overflowed_while_the_database_was_up(
     repo: AgentLogRepository, tmp_path: Path
 ) -> None:
-    release = threading.Event()
-    w, events = _stuck_writer(repo, tmp_path, release)
+    stuck = StuckStore(repo)
+    w, events = _stuck_writer(stuck, tmp_path)
 
-    release.set()
+    stuck.release.set()
     assert w.close()
 
     assert w.stats().replayed == 29
@@ -390,9 +385,9 @@ def test_close_writes_what_overflowed_while_the_database_was_up(
 def test_overflowed_events_go_out_under_steady_traffic(
     repo: AgentLogRepository, tmp_path: Path
 ) -> None:
-    release = threading.Event()
-    w, events = _stuck_writer(repo, tmp_path, release)
-    release.set()
+    stuck = StuckStore(repo)
+    w, events = _stuck_writer(stuck, tmp_path)
+    stuck.release.set()
 
     # An event every 10 ms, two or so per batch: the queue is seldom empty.
     n = 100
@@ -427,27 +422,19 @@ def test_the_byte_bound_counts_payload_sizes(
 def test_the_drop_policy_drops_past_the_bound_and_counts(
     repo: AgentLogRepository,
 ) -> None:
-    release = threading.Event()
-    inside = threading.Event()
-
-    class Stuck:
-        def insert_many(self, events: Any) -> Any:
-            inside.set()
-            release.wait(30)
-            return repo.insert_many(events)
-
+    stuck = StuckStore(repo)
     w = BufferedWriter(
-        Stuck(),  # type: ignore[arg-type]
+        stuck,  # type: ignore[arg-type]
         FAST.with_changes(
             max_queue_events=5, batch_size=1, overflow="drop", writer_threads=1
         ),
     )
     w.submit(event(0))
-    assert inside.wait(10)
+    assert stuck.inside.wait(10)
     for i in range(1, 12):
         w.submit(event(i))
     assert w.stats().dropped == 6
-    release.set()
+    stuck.release.set()
     w.close()
     assert repo.count() == 6
 
@@ -455,23 +442,15 @@ def test_the_drop_policy_drops_past_the_bound_and_counts(
 def test_the_block_policy_makes_the_caller_wait_for_room(
     repo: AgentLogRepository,
 ) -> None:
-    release = threading.Event()
-    inside = threading.Event()
-
-    class Stuck:
-        def insert_many(self, events: Any) -> Any:
-            inside.set()
-            release.wait(30)
-            return repo.insert_many(events)
-
+    stuck = StuckStore(repo)
     w = BufferedWriter(
-        Stuck(),  # type: ignore[arg-type]
+        stuck,  # type: ignore[arg-type]
         FAST.with_changes(
             max_queue_events=3, batch_size=1, overflow="block", writer_threads=1
         ),
     )
     w.submit(event(0))
-    assert inside.wait(10)
+    assert stuck.inside.wait(10)
     done = threading.Event()
 
     def produce() -> None:
@@ -483,7 +462,7 @@ def test_the_block_policy_makes_the_caller_wait_for_room(
     producer.start()
     assert wait_until(lambda: w.stats().queued == 3)
     assert not done.is_set()
-    release.set()
+    stuck.release.set()
     producer.join(30)
     assert done.is_set()
     w.close()
