@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from heapq import merge
 from itertools import islice
@@ -32,17 +31,11 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from pymongo.collection import Collection
 from pymongo.errors import (
-    AutoReconnect,
     BulkWriteError,
     DuplicateKeyError,
-    PyMongoError,
-    ServerSelectionTimeoutError,
-)
-from pymongo.errors import (
-    ConnectionFailure as DriverConnectionFailure,
 )
 
-from mongo_ai_logs.client import MongoConnection, driver_message
+from mongo_ai_logs.client import MongoConnection, translated
 from mongo_ai_logs.codec import (
     EncodedDocument,
     Encoder,
@@ -54,11 +47,9 @@ from mongo_ai_logs.codec import (
 )
 from mongo_ai_logs.config import Settings
 from mongo_ai_logs.errors import (
-    ConnectionFailedError,
     InvalidEventError,
     InvalidFilterError,
     InvalidUpdateError,
-    StoreError,
 )
 from mongo_ai_logs.ids import content_event_id, parse_event_id, source_event_id
 from mongo_ai_logs.models import MAX_AMOUNT, AgentLogEvent
@@ -219,19 +210,6 @@ def _validation_error(
     return InvalidEventError(
         f"{path or 'event'}: {first['msg']}, got {value}{more}", field=path or None
     )
-
-
-@contextmanager
-def _translated(operation: str) -> Iterator[None]:
-    """Turn driver errors raised by ``operation`` into the library's own."""
-    try:
-        yield
-    except (ServerSelectionTimeoutError, AutoReconnect, DriverConnectionFailure) as exc:
-        raise ConnectionFailedError(
-            f"{operation}: the database is unreachable: {driver_message(exc)}"
-        ) from exc
-    except PyMongoError as exc:
-        raise StoreError(f"{operation} failed: {driver_message(exc)}") from exc
 
 
 class AgentLogRepository:
@@ -412,7 +390,7 @@ class AgentLogRepository:
         """
         prepared = self.prepare(event)
         self._write_blobs([prepared])
-        with _translated("insert"):
+        with translated("insert"):
             try:
                 self.collection.insert_one(prepared.document)
                 logger.debug("inserted event %s", prepared.event_id)
@@ -470,7 +448,7 @@ class AgentLogRepository:
         self._write_blobs(prepared)
         failed: dict[int, str] = {}
         duplicates: list[int] = []
-        with _translated("insert_many"):
+        with translated("insert_many"):
             try:
                 self.collection.insert_many(
                     [p.document for p in prepared], ordered=False
@@ -508,7 +486,7 @@ class AgentLogRepository:
         self, event_ids: list[ObjectId], *, raise_error: bool = True
     ) -> set[ObjectId]:
         """Return the ids among ``event_ids`` that another project owns."""
-        with _translated("insert"):
+        with translated("insert"):
             owned = {
                 doc["_id"]
                 for doc in self.collection.find(
@@ -533,7 +511,7 @@ class AgentLogRepository:
         ]
         if not chunks:
             return
-        with _translated("storing large values"):
+        with translated("storing large values"):
             try:
                 self.blobs.insert_many(chunks, ordered=False)
             except BulkWriteError as exc:
@@ -553,7 +531,7 @@ class AgentLogRepository:
         written = {p.event_id: set(p.blobs) for p in prepared if p.blobs}
         if not written:
             return
-        with _translated("storing large values"):
+        with translated("storing large values"):
             for stored in self.collection.find(
                 {"_id": {"$in": list(written)}, "project_id": self.project_id}
             ):
@@ -610,7 +588,7 @@ class AgentLogRepository:
             "project_id": self.project_id,
             "blob": {"$in": sorted(keys)},
         }
-        with _translated("reading large values"):
+        with translated("reading large values"):
             for chunk in self.blobs.find(query):
                 parts.setdefault(chunk["blob"], []).append(
                     (chunk["n"], bytes(chunk["data"]))
@@ -647,7 +625,7 @@ class AgentLogRepository:
         if oid is None:
             return None
         query = self._scope(oid) if include_deleted else self._scope(oid, deleted=False)
-        with _translated("get"):
+        with translated("get"):
             document = self.collection.find_one(query)
         if document is None:
             return None
@@ -688,7 +666,7 @@ class AgentLogRepository:
             )
         limit = min(limit, MAX_PAGE_SIZE)
         event_filter = EventFilter.from_kwargs("find", filters)
-        with _translated("find"):
+        with translated("find"):
             # One index-ordered query per deletion state, merged newest first.
             streams = [
                 self.collection.find(
@@ -748,7 +726,7 @@ class AgentLogRepository:
     def count(self, **filters: Any) -> int:
         """Count the events matching the filters (same names as :meth:`find`)."""
         query = self._query("count", filters)
-        with _translated("count"):
+        with translated("count"):
             return self.collection.count_documents(query)
 
     def _query(self, operation: str, filters: Mapping[str, Any]) -> Document:
@@ -799,7 +777,7 @@ class AgentLogRepository:
         operations: Document = {"$set": {**encoded.document, "updated_at": now}}
         if to_unset:
             operations["$unset"] = dict.fromkeys(to_unset, "")
-        with _translated("update"):
+        with translated("update"):
             before = self.collection.find_one_and_update(
                 self._scope(oid, deleted=False), operations
             )
@@ -896,7 +874,7 @@ class AgentLogRepository:
         operations: Document = {"$set": {"updated_at": _now()}}
         if increments:
             operations["$inc"] = increments
-        with _translated("add_usage"):
+        with translated("add_usage"):
             result = self.collection.update_one(
                 self._scope(oid, deleted=False), operations
             )
@@ -938,7 +916,7 @@ class AgentLogRepository:
             )
         query = event_filter.query(self.project_id)
         deleted = 0
-        with _translated("soft_delete_many"):
+        with translated("soft_delete_many"):
             ids = (doc["_id"] for doc in self.collection.find(query, {"_id": 1}))
             for batch in _batches(ids, _BATCH_SIZE):
                 deleted += self._soft_delete_ids(batch, by=by, reason=reason)
@@ -959,7 +937,7 @@ class AgentLogRepository:
             "project_id": self.project_id,
             "deleted": False,
         }
-        with _translated("soft_delete"):
+        with translated("soft_delete"):
             result = self.collection.update_many(query, {"$set": changes})
             if result.modified_count:
                 self.blobs.update_many(
@@ -972,7 +950,7 @@ class AgentLogRepository:
         oid = parse_event_id(event_id)
         if oid is None:
             return False
-        with _translated("restore"):
+        with translated("restore"):
             result = self.collection.update_one(
                 self._scope(oid, deleted=True),
                 {
@@ -1012,10 +990,10 @@ class AgentLogRepository:
             "deleted_at": {"$lt": cutoff},
         }
         if dry_run:
-            with _translated("purge"):
+            with translated("purge"):
                 return self.collection.count_documents(query)
         removed = 0
-        with _translated("purge"):
+        with translated("purge"):
             ids = (doc["_id"] for doc in self.collection.find(query, {"_id": 1}))
             for batch in _batches(ids, _BATCH_SIZE):
                 result = self.collection.delete_many({**query, "_id": {"$in": batch}})
@@ -1056,7 +1034,7 @@ class AgentLogRepository:
             {"$match": self._query("usage_stats", filters)},
             {"$group": group},
         ]
-        with _translated("usage_stats"):
+        with translated("usage_stats"):
             rows = list(self.collection.aggregate(pipeline))
         result = []
         for row in rows:
@@ -1075,7 +1053,7 @@ class AgentLogRepository:
         collection.
         """
         names: list[str] = []
-        with _translated("ensure_indexes"):
+        with translated("ensure_indexes"):
             for collection, indexes in (
                 (self.collection, event_indexes(self.retention_days)),
                 (self.blobs, blob_indexes(self.retention_days)),

@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -24,11 +26,14 @@ from pymongo import MongoClient, WriteConcern
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import (
-    ConfigurationError as DriverConfigurationError,
-)
-from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
     OperationFailure,
     PyMongoError,
+    ServerSelectionTimeoutError,
+)
+from pymongo.errors import (
+    ConfigurationError as DriverConfigurationError,
 )
 
 from mongo_ai_logs.config import Settings, uri_secrets
@@ -41,6 +46,7 @@ __all__ = [
     "journaled",
     "ping",
     "reset_clients",
+    "translated",
 ]
 
 logger = logging.getLogger(__name__)
@@ -140,6 +146,19 @@ def driver_message(exc: BaseException) -> str:
     """
     text = str(exc).split(" (configured timeouts", 1)[0].split(", Timeout:", 1)[0]
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+@contextmanager
+def translated(operation: str) -> Iterator[None]:
+    """Turn driver errors raised by ``operation`` into the library's own."""
+    try:
+        yield
+    except (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure) as exc:
+        raise ConnectionFailedError(
+            f"{operation}: the database is unreachable: {driver_message(exc)}"
+        ) from exc
+    except PyMongoError as exc:
+        raise StoreError(f"{operation} failed: {driver_message(exc)}") from exc
 
 
 def journaled(collection: Collection[Document]) -> Collection[Document]:

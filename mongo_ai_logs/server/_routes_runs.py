@@ -13,13 +13,14 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from mongo_ai_logs.client import translated
 from mongo_ai_logs.errors import MongoAILogsError
 from mongo_ai_logs.runs import RunNode, build_tree, dumps_tree
 from mongo_ai_logs.server._auth import KeyRing
 from mongo_ai_logs.server._body import event_out, row_out
 from mongo_ai_logs.server._deps import Reader, StoreDep, strict_query
 from mongo_ai_logs.server._errors import ApiError
-from mongo_ai_logs.server._runs import daily_usage, list_runs, run_summaries, translated
+from mongo_ai_logs.server._runs import daily_usage, list_runs, run_summaries
 from mongo_ai_logs.server._schemas import (
     ERRORS,
     DailyOut,

@@ -19,22 +19,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from bson.decimal128 import Decimal128
 from bson.objectid import ObjectId
-from pymongo.errors import (
-    AutoReconnect,
-    ConnectionFailure,
-    PyMongoError,
-    ServerSelectionTimeoutError,
-)
 
 from mongo_ai_logs.agent_log_repository import AgentLogRepository
-from mongo_ai_logs.errors import ConnectionFailedError, InvalidFilterError, StoreError
+from mongo_ai_logs.client import translated
+from mongo_ai_logs.errors import InvalidFilterError
 from mongo_ai_logs.query import (
     SORT,
     EventFilter,
@@ -79,19 +73,6 @@ class RunPage:
 
     items: list[Document]
     next_cursor: str | None
-
-
-@contextmanager
-def translated(operation: str) -> Iterator[None]:
-    """Turn driver errors raised by ``operation`` into the library's own."""
-    try:
-        yield
-    except (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure) as exc:
-        raise ConnectionFailedError(
-            f"{operation}: the database is unreachable: {exc}"
-        ) from exc
-    except PyMongoError as exc:
-        raise StoreError(f"{operation} failed: {exc}") from exc
 
 
 def _number(value: Any) -> float:
