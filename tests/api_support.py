@@ -9,7 +9,6 @@ the browser, the fuzzer and the load check.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import socket
 import threading
 import time
@@ -25,6 +24,7 @@ from pymongo.collection import Collection
 from mongo_ai_logs import AgentLogRepository
 from mongo_ai_logs.jsonl import to_jsonable
 from mongo_ai_logs.server import ApiKey, ServerSettings, create_app
+from tests.helpers import T0, event
 
 __all__ = [
     "ACME_ADMIN",
@@ -46,8 +46,6 @@ ACME_WRITE = "acme-write-key-0123456789"
 ACME_READ = "acme-read-key-01234567890"
 GLOBEX_ADMIN = "globex-admin-key-01234567"
 
-T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
-
 
 def keyed_settings(**changes: Any) -> ServerSettings:
     """Settings with keys for two projects, acme and globex."""
@@ -67,19 +65,7 @@ def auth(key: str) -> dict[str, str]:
 
 def wire_event(**fields: Any) -> dict[str, Any]:
     """A valid LLM-call event as JSON; keyword arguments replace fields."""
-    base: dict[str, Any] = {
-        "type": "llm_call",
-        "user_id": "u1",
-        "session_id": "s1",
-        "run_id": "r1",
-        "model": {"provider": "openai", "name": "gpt-4o"},
-        "usage": {"input_tokens": 10, "output_tokens": 5},
-        "cost": {"input": 0.001, "output": 0.002},
-        "status": "ok",
-        "started_at": T0,
-    }
-    base.update(fields)
-    return to_jsonable(base)
+    return to_jsonable(event(**fields))
 
 
 @dataclass
